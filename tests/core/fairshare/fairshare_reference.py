@@ -23,8 +23,13 @@ class RefQueue:
     demand: int = 0  # only leaves
 
 
-def _hand_out(amount: int, names: list[str], caps: dict[str, int], weights: dict[str, float],
-              given: dict[str, int]) -> int:
+def _hand_out(
+    amount: int,
+    names: list[str],
+    caps: dict[str, int],
+    weights: dict[str, float],
+    given: dict[str, int],
+) -> int:
     """Give `amount` steps one at a time to the lowest given/weight queue under its cap."""
     for _ in range(amount):
         eligible = [n for n in names if given[n] < caps[n] and weights[n] > 0]

@@ -148,7 +148,9 @@ def test_a_higher_priority_sibling_is_served_first(case: Case) -> None:
                 for resource in RESOURCE_NAMES:
                     deserved = getattr(queues[low].deserved, resource)
                     if getattr(shares[low], resource) > deserved:
-                        unmet = _capped_demand(case, high, resource) - getattr(shares[high], resource)
+                        unmet = _capped_demand(case, high, resource) - getattr(
+                            shares[high], resource
+                        )
                         assert unmet == 0, (low, high, resource)
 
 
@@ -159,7 +161,11 @@ def test_queue_order_is_irrelevant_for_a_fixed_example() -> None:
     forward = divide_fair_share(queues=queues, demand=demand, capacity=capacity)
     backward = divide_fair_share(queues=queues[::-1], demand=demand, capacity=capacity)
     # b: deserved 1; 3 left by weight 2:1 → a 2, b 1 more
-    assert forward == backward == {
-        "a": Resources(gpu_milli=2000),
-        "b": Resources(gpu_milli=2000),
-    }
+    assert (
+        forward
+        == backward
+        == {
+            "a": Resources(gpu_milli=2000),
+            "b": Resources(gpu_milli=2000),
+        }
+    )
