@@ -194,7 +194,9 @@ def register(app: typer.Typer) -> None:
     def fairshare(
         what_if: Annotated[
             Path | None,
-            typer.Option("--what-if", help="JSON file describing capacity and queues (see docs)."),
+            typer.Option(
+                "--what-if", help="JSON file with capacity and queues (format: docs/fairshare.md)."
+            ),
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
