@@ -14,6 +14,7 @@ class Case:
     queues: tuple[Queue, ...]
     demand: dict[str, Resources]
     capacity: Resources
+    usage: dict[str, Resources] | None = None
 
     def leaves(self) -> set[str]:
         parents = {q.parent for q in self.queues}
@@ -35,6 +36,7 @@ def cases(
     max_amount: int = 16_000,
     weights: st.SearchStrategy[float] | None = None,
     with_limits: bool = True,
+    with_usage: bool = False,
 ) -> Case:
     """A tree of 1..max_queues queues; each queue's parent is an earlier queue or none."""
     count = draw(st.integers(1, max_queues))
@@ -64,4 +66,7 @@ def cases(
         if q.name not in parents
     }
     capacity = _res(draw(st.integers(0, 4 * max_amount)), draw(st.integers(0, 4 * max_amount)))
-    return Case(queues=tuple(queues), demand=demand, capacity=capacity)
+    usage = None
+    if with_usage and draw(st.booleans()):
+        usage = {name: _res(draw(amount), draw(amount)) for name in demand}
+    return Case(queues=tuple(queues), demand=demand, capacity=capacity, usage=usage)

@@ -16,7 +16,9 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 
 def _divide(case: Case) -> dict[str, Resources]:
-    return divide_fair_share(queues=case.queues, demand=case.demand, capacity=case.capacity)
+    return divide_fair_share(
+        queues=case.queues, demand=case.demand, capacity=case.capacity, usage=case.usage
+    )
 
 
 def _children(case: Case) -> dict[str | None, list[str]]:
@@ -38,7 +40,7 @@ def _capped_demand(case: Case, name: str, resource: str) -> int:
 
 
 @FAST
-@given(cases())
+@given(cases(with_usage=True))
 def test_shares_never_exceed_capacity_parent_or_demand(case: Case) -> None:
     shares = _divide(case)
     assert set(shares) == {q.name for q in case.queues}
@@ -53,7 +55,7 @@ def test_shares_never_exceed_capacity_parent_or_demand(case: Case) -> None:
 
 
 @FAST
-@given(cases())
+@given(cases(with_usage=True))
 def test_no_queue_above_its_limit(case: Case) -> None:
     shares = _divide(case)
     for queue in case.queues:
@@ -74,7 +76,7 @@ def test_capacity_is_not_left_idle_while_demand_is_unmet(case: Case) -> None:
 
 
 @FAST
-@given(cases(with_limits=False))
+@given(cases(with_limits=False, with_usage=True))
 def test_deserved_quota_is_guaranteed_when_quotas_fit(case: Case) -> None:
     # Make every level's deserved quotas fit what is above it by shrinking children's quotas.
     kids = _children(case)
@@ -96,7 +98,9 @@ def test_deserved_quota_is_guaranteed_when_quotas_fit(case: Case) -> None:
             fit(name)
 
     fit(None)
-    fitted = Case(queues=tuple(queues.values()), demand=case.demand, capacity=capacity)
+    fitted = Case(
+        queues=tuple(queues.values()), demand=case.demand, capacity=capacity, usage=case.usage
+    )
     shares = _divide(fitted)
     for name in fitted.leaves():
         for resource in RESOURCE_NAMES:
@@ -106,7 +110,7 @@ def test_deserved_quota_is_guaranteed_when_quotas_fit(case: Case) -> None:
 
 
 @FAST
-@given(cases(), st.data())
+@given(cases(with_usage=True), st.data())
 def test_more_weight_never_means_a_smaller_share(case: Case, data: st.DataObject) -> None:
     target = data.draw(st.sampled_from([q.name for q in case.queues]))
     bump = data.draw(st.sampled_from([0.5, 1.0, 2.5, 10.0]))
@@ -123,13 +127,16 @@ def test_more_weight_never_means_a_smaller_share(case: Case, data: st.DataObject
 
 
 @FAST
-@given(cases(), st.randoms(use_true_random=False))
+@given(cases(with_usage=True), st.randoms(use_true_random=False))
 def test_result_does_not_depend_on_queue_order(case: Case, rnd: random.Random) -> None:
     shuffled = list(case.queues)
     rnd.shuffle(shuffled)
     demand = list(case.demand.items())
     rnd.shuffle(demand)
-    again = divide_fair_share(queues=shuffled, demand=dict(demand), capacity=case.capacity)
+    usage = None if case.usage is None else dict(reversed(list(case.usage.items())))
+    again = divide_fair_share(
+        queues=shuffled, demand=dict(demand), capacity=case.capacity, usage=usage
+    )
     assert again == _divide(case)
 
 
