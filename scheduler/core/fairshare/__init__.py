@@ -23,6 +23,7 @@ from scheduler.core.fairshare.explain import (
     format_amount,
     queue_wait_reason,
 )
+from scheduler.core.fairshare.hierarchy import pick_leaf_queue, subtree_allocated
 from scheduler.core.fairshare.ordering import (
     above_fair_share,
     below_fair_share,
@@ -59,6 +60,7 @@ __all__ = [
     "divide_fair_share",
     "format_amount",
     "order_pending_jobs",
+    "pick_leaf_queue",
     "protected_by_min_runtime",
     "queue_order_key",
     "queue_wait_reason",
@@ -66,6 +68,7 @@ __all__ = [
     "seconds_lost",
     "share_ratio",
     "snapshot_fair_shares",
+    "subtree_allocated",
     "usage_adjusted_weights",
     "usage_factor",
     "user_shares",

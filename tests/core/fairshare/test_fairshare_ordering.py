@@ -5,11 +5,14 @@ from __future__ import annotations
 from scheduler.core.fairshare import (
     above_fair_share,
     below_fair_share,
+    build_tree,
     order_pending_jobs,
+    pick_leaf_queue,
     queue_order_key,
+    subtree_allocated,
     user_shares,
 )
-from scheduler.core.model import Job, JobStatus, ReplicaRequest, Resources
+from scheduler.core.model import Job, JobStatus, Queue, ReplicaRequest, Resources
 
 
 def gpus(milli: int) -> Resources:
@@ -111,3 +114,28 @@ def test_inside_one_user_priority_then_age() -> None:
 def test_equal_users_tie_break_on_priority_then_age() -> None:
     jobs = [job("a", "alice", created=1), job("b", "bob", created=2, priority=3)]
     assert [j.id for j in order_pending_jobs(jobs, queue_share=gpus(2000))] == ["b", "a"]
+
+
+def test_pick_leaf_queue_walks_the_tree_from_the_top() -> None:
+    # research (share 6) holds 6 through vision 5 + nlp 1; prod (share 2) holds 1 → prod first
+    # although nlp, at 1 of its 3, is the leaf furthest below its own share.
+    tree = build_tree(
+        [
+            Queue("research"),
+            Queue("vision", parent="research"),
+            Queue("nlp", parent="research"),
+            Queue("prod"),
+        ]
+    )
+    shares = {"research": gpus(6000), "vision": gpus(3000), "nlp": gpus(3000), "prod": gpus(2000)}
+    held = {"vision": gpus(5000), "nlp": gpus(1000), "prod": gpus(1000)}
+    everyone = {"vision", "nlp", "prod"}
+    pick = pick_leaf_queue(tree, allocated_by_leaf=held, fair_shares=shares, eligible=everyone)
+    assert pick == "prod"
+    # without prod waiting, research is next, and inside it nlp (1/3) before vision (5/3)
+    pick = pick_leaf_queue(
+        tree, allocated_by_leaf=held, fair_shares=shares, eligible={"vision", "nlp"}
+    )
+    assert pick == "nlp"
+    assert pick_leaf_queue(tree, allocated_by_leaf=held, fair_shares=shares, eligible=()) is None
+    assert subtree_allocated(tree, held)["research"] == gpus(6000)
