@@ -39,7 +39,7 @@ class WhatIf:
 def _number(value: object, where: str) -> Decimal:
     # bool is an int in Python but never a sensible amount.
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise WhatIfError(f"{where} must be a number, got {json.dumps(_plain(value))}")
+        raise WhatIfError(f"{where} must be a number, got {_shown(value)}")
     number = Decimal(value)
     if not number.is_finite() or number < 0:
         raise WhatIfError(f"{where} must be a finite number >= 0, got {value}")
@@ -50,8 +50,10 @@ def _refuse_constant(name: str) -> object:
     raise WhatIfError(f"{name} is not a valid amount: use a finite number")
 
 
-def _plain(value: object) -> object:
-    return float(value) if isinstance(value, Decimal) else value
+def _shown(value: object) -> str:
+    """A value as it appeared in the file, cut short if long."""
+    text = json.dumps(value, default=float)  # default: the Decimals parsed from the file
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _whole(number: Decimal, where: str, unit: str) -> int:
@@ -99,7 +101,7 @@ def _queue(raw: object, index: int, capacity: Resources) -> tuple[Queue, dict[st
     limit = None if limit_raw is None else _resources(limit_raw, f"{where}.limit", missing=capacity)
     priority = raw.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
-        raise WhatIfError(f"{where}: priority must be a whole number, got {_plain(priority)}")
+        raise WhatIfError(f"{where}: priority must be a whole number, got {_shown(priority)}")
     weight = _number(raw.get("over_quota_weight", 1), f"{where}.over_quota_weight")
     queue = Queue(
         name=name,

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from scheduler.cli import fairshare_commands
+from scheduler.core.fairshare import divide_fair_share
 
 # A private app with only this command, so the test does not depend on other commands' modules.
 app = typer.Typer()
@@ -152,3 +155,44 @@ def test_what_if_is_required() -> None:
     result = runner.invoke(app, ["fairshare"])
     assert result.exit_code == 2
     assert "--what-if" in result.output
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+AMOUNTS = st.dictionaries(
+    st.sampled_from(["gpus", "cpu_millis", "memory_mib", "gpu"]),
+    st.integers(-1, 64) | st.floats(-1, 64, allow_nan=False) | JSON_VALUES,
+    max_size=3,
+)
+QUEUE_DOCS = st.fixed_dictionaries(
+    {"name": st.sampled_from(["a", "b", "c", ""])},
+    optional={
+        "parent": st.sampled_from([None, "a", "b", "c", "zz"]),
+        "deserved": AMOUNTS,
+        "limit": st.none() | AMOUNTS,
+        "over_quota_weight": st.floats(-1, 4, allow_nan=False) | JSON_VALUES,
+        "priority": st.integers(-2, 2) | JSON_VALUES,
+        "demand": AMOUNTS,
+        "usage": AMOUNTS,
+    },
+)
+DOCUMENTS = st.fixed_dictionaries(
+    {}, optional={"capacity": AMOUNTS | JSON_VALUES, "queues": st.lists(QUEUE_DOCS, max_size=4)}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(DOCUMENTS | JSON_VALUES)
+def test_any_document_is_either_divided_or_refused_with_a_message(document: object) -> None:
+    try:
+        parsed = fairshare_commands.parse_what_if(json.dumps(document))
+    except fairshare_commands.WhatIfError as error:
+        assert str(error)
+        return
+    shares = divide_fair_share(
+        queues=parsed.queues, demand=parsed.demand, capacity=parsed.capacity, usage=parsed.usage
+    )
+    assert set(shares) == {q.name for q in parsed.queues}
