@@ -56,14 +56,25 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _whole(number: Decimal, where: str, unit: str) -> int:
-    if number != number.to_integral_value():
-        raise WhatIfError(f"{where} must be a whole number of {unit}, got {number}")
-    return int(number)
+def _units(number: Decimal, *, per_unit: int, where: str, exact: bool) -> int:
+    """`number` in whole units of 1/per_unit; unless `exact`, rounded to the nearest unit."""
+    scaled = number * per_unit
+    if scaled == scaled.to_integral_value():
+        return int(scaled)
+    if exact:
+        step = "a whole number" if per_unit == 1 else f"a multiple of {Decimal(1) / per_unit}"
+        raise WhatIfError(f"{where} must be {step}, got {number}")
+    return int(scaled.to_integral_value())
 
 
-def _resources(value: object, where: str, *, missing: Resources | None = None) -> Resources:
-    """Parse {"gpus", "cpu_millis", "memory_mib"}; a missing key takes its value from `missing`."""
+def _resources(
+    value: object, where: str, *, missing: Resources | None = None, exact: bool = True
+) -> Resources:
+    """Parse {"gpus", "cpu_millis", "memory_mib"}; a missing key takes its value from `missing`.
+
+    Amounts must be exact (whole millis and MiB, thousandths of a GPU) unless `exact` is False,
+    as for usage, where they are rounded.
+    """
     if not isinstance(value, dict):
         raise WhatIfError(f"{where} must be an object with keys {', '.join(RESOURCE_KEYS)}")
     unknown = sorted(set(value) - set(RESOURCE_KEYS))
@@ -72,15 +83,25 @@ def _resources(value: object, where: str, *, missing: Resources | None = None) -
             f"{where} has unknown key {unknown[0]!r} (use {', '.join(RESOURCE_KEYS)})"
         )
     default = missing or Resources()
-    gpu_milli, cpu_millis, memory_mib = default.gpu_milli, default.cpu_millis, default.memory_mib
-    if "gpus" in value:
-        gpus = _number(value["gpus"], f"{where}.gpus")
-        gpu_milli = _whole(gpus * MILLI_PER_GPU, f"{where}.gpus", "thousandths of a GPU")
-    if "cpu_millis" in value:
-        cpu_millis = _whole(_number(value["cpu_millis"], f"{where}.cpu_millis"), where, "millis")
-    if "memory_mib" in value:
-        memory_mib = _whole(_number(value["memory_mib"], f"{where}.memory_mib"), where, "MiB")
-    return Resources(cpu_millis=cpu_millis, memory_mib=memory_mib, gpu_milli=gpu_milli)
+    amounts = {
+        "gpus": default.gpu_milli,
+        "cpu_millis": default.cpu_millis,
+        "memory_mib": default.memory_mib,
+    }
+    for key in RESOURCE_KEYS:
+        if key in value:
+            field = f"{where}.{key}"
+            amounts[key] = _units(
+                _number(value[key], field),
+                per_unit=MILLI_PER_GPU if key == "gpus" else 1,
+                where=field,
+                exact=exact,
+            )
+    return Resources(
+        cpu_millis=amounts["cpu_millis"],
+        memory_mib=amounts["memory_mib"],
+        gpu_milli=amounts["gpus"],
+    )
 
 
 def _queue(raw: object, index: int, capacity: Resources) -> tuple[Queue, dict[str, Any]]:
@@ -140,7 +161,7 @@ def parse_what_if(text: str) -> WhatIf:
         for key, into in (("demand", demand), ("usage", usage)):
             if key not in raw:
                 continue
-            amount = _resources(raw[key], f"queue {queue.name!r}.{key}")
+            amount = _resources(raw[key], f"queue {queue.name!r}.{key}", exact=key != "usage")
             if amount != Resources() and not tree.is_leaf(queue.name):
                 raise WhatIfError(
                     f"queue {queue.name!r}.{key}: only leaf queues hold jobs; put it on a child"

@@ -90,6 +90,17 @@ def test_usage_lowers_a_heavy_users_over_quota_share(tmp_path: Path) -> None:
     assert (shares["a"]["gpus"], shares["b"]["gpus"]) == (4.0, 8.0)
 
 
+def test_usage_may_be_fractional(tmp_path: Path) -> None:
+    # usage is a decayed integral, so 0.0004 GPU-units are fine (rounded); only ratios matter
+    document = {
+        "capacity": {"gpus": 2},
+        "queues": [{"name": "a", "demand": {"gpus": 2}, "usage": {"gpus": 0.0004}}],
+    }
+    result = run(tmp_path, document, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["fair_share"]["a"]["gpus"] == 2.0
+
+
 def test_a_limit_only_limits_the_resources_it_names(tmp_path: Path) -> None:
     document = {
         "capacity": {"gpus": 8, "cpu_millis": 1000},
@@ -111,7 +122,11 @@ def _with_queue(**fields: Any) -> dict[str, Any]:
         ({"capacity": {"gpus": -1}, "queues": []}, "capacity.gpus must be a finite number >= 0"),
         ({"capacity": {"gpus": "8"}, "queues": []}, 'capacity.gpus must be a number, got "8"'),
         ({"capacity": {"gpu": 8}, "queues": []}, "capacity has unknown key 'gpu'"),
-        ({"capacity": {"gpus": 0.0001}, "queues": []}, "thousandths of a GPU"),
+        ({"capacity": {"gpus": 0.0001}, "queues": []}, "capacity.gpus must be a multiple of 0.001"),
+        (
+            _with_queue(demand={"cpu_millis": 1.5}),
+            "queue 'a'.demand.cpu_millis must be a whole number, got 1.5",
+        ),
         (_with_queue(parent="ghost"), "queue 'a' has unknown parent 'ghost'"),
         (_with_queue(parent="a"), "queue 'a' is part of a parent cycle"),
         (_with_queue(deserved={"gpus": -2}), "queue 'a'.deserved.gpus must be a finite number"),
