@@ -23,6 +23,7 @@ def _register_all() -> None:
     from scheduler.cli import sim_commands
 
     sim_commands.register(app)
+    sim_commands.register_bench(app)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from scheduler.core.actions.allocate import allocate, pending_jobs
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import CycleResult
-from scheduler.core.explain import explain
+from scheduler.core.explain import explain_all
 from scheduler.core.model import Snapshot
 from scheduler.core.plugins.priority import PriorityPlugin
 from scheduler.core.session import Plugin, Session
@@ -37,5 +37,5 @@ def run_cycle(snapshot: Snapshot, config: CycleConfig, now: float) -> CycleResul
             action(session, statement)
     reasons = {}
     if config.explain:
-        reasons = {job.id: explain(session, job) for job in pending_jobs(session)}
+        reasons = explain_all(session, pending_jobs(session))
     return CycleResult(statement.decisions(), reasons, {})

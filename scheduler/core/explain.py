@@ -7,7 +7,7 @@ import numpy as np
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
 from scheduler.core.model import MILLI_PER_GPU, Job
 from scheduler.core.session import Session
-from scheduler.core.state import BoolArray
+from scheduler.core.state import BoolArray, IntArray
 
 
 def _gpus(milli: int) -> str:
@@ -17,16 +17,13 @@ def _gpus(milli: int) -> str:
 def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
     """(code, nodes that pass) in the order a node is checked; a node fails at its first miss."""
     state, request = session.state, job.request
-    nodes = state.nodes
-    ready = np.array([node.ready for node in nodes], dtype=np.bool_)
-    uncordoned = np.array([not node.cordoned for node in nodes], dtype=np.bool_)
     models = state.model_mask(request.gpu_models)
-    model_ok = models[state.model_id] if models is not None else np.ones(len(nodes), np.bool_)
+    model_ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
     if request.wants_gpu:
-        model_ok = model_ok & (np.array(state.gpu_count) > 0)
+        model_ok = model_ok & (state.gpu_count_arr > 0)
     filters = [
-        ("node-not-ready", ready),
-        ("node-cordoned", uncordoned),
+        ("node-not-ready", state.ready),
+        ("node-cordoned", state.uncordoned),
         ("gpu-model", model_ok),
         ("cpu", state.cpu_free_arr >= request.cpu_millis),
         ("memory", state.mem_free_arr >= request.memory_mib),
@@ -82,36 +79,64 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
     return ReasonItem(code, messages.get(code, code), {})
 
 
-def _could_ever_fit(session: Session, job: Job) -> bool:
+def _too_large(session: Session, job: Job) -> ReasonItem | None:
+    """Why no node could hold one replica even when empty, or None when some node could."""
     state, request = session.state, job.request
     models = state.model_mask(request.gpu_models)
     ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
-    ok = ok & (np.array([n.cpu_millis for n in state.nodes]) >= request.cpu_millis)
-    ok = ok & (np.array([n.memory_mib for n in state.nodes]) >= request.memory_mib)
-    counts = np.array(state.gpu_count)
+    if request.wants_gpu:
+        ok = ok & (state.gpu_count_arr > 0)
+    if not ok.any():
+        wanted = "/".join(sorted(request.gpu_models)) or "any"
+        return ReasonItem("gpu-model", f"no node has a {wanted} GPU", {"models": sorted(request.gpu_models)})
+    checks: list[tuple[str, IntArray, int, str]] = [
+        ("cpu", state.cpu_capacity_arr, request.cpu_millis, "m CPU"),
+        ("memory", state.mem_capacity_arr, request.memory_mib, " MiB of memory"),
+    ]
     if request.whole_gpus:
-        ok = ok & (counts >= request.whole_gpus)
+        checks.append(("gpus", state.gpu_count_arr, request.whole_gpus, " GPUs"))
     elif request.gpu_memory_mib and not request.gpu_milli:
-        ok = ok & (counts > 0) & (state.gpu_memory >= request.gpu_memory_mib)
-    elif request.wants_gpu:
-        ok = ok & (counts > 0)
-    return bool(ok.any())
+        checks.append(("gpu-memory", state.gpu_memory, request.gpu_memory_mib, " MiB of GPU memory"))
+    for code, capacity, need, unit in checks:
+        enough = ok & (capacity >= need)
+        if not enough.any():
+            largest = int(capacity[ok].max())
+            return ReasonItem(
+                "too-large",
+                f"no node has {need}{unit} in all (largest: {largest}{unit})",
+                {"resource": code, "needed": need, "largest": largest},
+            )
+        ok = enough
+    return None
 
 
-def explain(session: Session, job: Job) -> PendingReason:
-    """Ranked causes with numbers for a job left pending this cycle."""
+def explain_all(session: Session, jobs: list[Job]) -> dict[str, PendingReason]:
+    """Reasons for every job in `jobs`; jobs that look alike to the filters share one diagnosis."""
+    memo: dict[tuple[object, ...], PendingReason] = {}
+    reasons = {}
+    for job in jobs:
+        queue_items = session.waiting.get(job.id, [])
+        ahead = tuple(item for item in queue_items if item.code == "jobs-ahead")
+        vetoed = tuple(item for item in queue_items if item.code != "jobs-ahead")
+        key = (job.request, job.replicas, session.replicas_fit.get(job.id, 0),
+               tuple((item.code, item.message) for item in vetoed))
+        reason = memo.get(key)
+        if reason is None:
+            reason = memo[key] = explain(session, job, vetoed)
+        if ahead:
+            reason = PendingReason(reason.kind, reason.items + ahead, reason.node_failures)
+        reasons[job.id] = reason
+    return reasons
+
+
+def explain(session: Session, job: Job, vetoed: tuple[ReasonItem, ...] = ()) -> PendingReason:
+    """Ranked causes with numbers for a job left pending this cycle (queue vetoes first)."""
     items: list[ReasonItem] = []
-    queue_items = session.waiting.get(job.id, [])
-    vetoed = [item for item in queue_items if item.code != "jobs-ahead"]
     items.extend(vetoed)
     failures: dict[str, int] = {}
-    if not _could_ever_fit(session, job):
-        items.insert(0, ReasonItem(
-            "too-large",
-            "no node could ever hold one replica as requested (CPU, memory, GPU count or model)",
-            {},
-        ))
-        return PendingReason(WaitKind.UNRESOLVABLE, tuple(items))
+    too_large = _too_large(session, job)
+    if too_large is not None:
+        return PendingReason(WaitKind.UNRESOLVABLE, (too_large, *items))
     if not vetoed:
         passing = np.ones(len(session.state), dtype=np.bool_)
         first_block: tuple[str, BoolArray] | None = None
@@ -133,5 +158,4 @@ def explain(session: Session, job: Job) -> PendingReason:
             items.append(_near_miss(session, job, *first_block))
         elif not job.is_gang:
             items.append(ReasonItem("placement", "capacity was taken by jobs placed earlier this cycle", {}))
-    items.extend(item for item in queue_items if item.code == "jobs-ahead")
     return PendingReason(WaitKind.UNSCHEDULABLE, tuple(items), failures)

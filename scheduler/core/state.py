@@ -42,13 +42,18 @@ class ClusterState:
         self.gpu_free: list[list[int]] = [
             [MILLI_PER_GPU if gpu.healthy else 0 for gpu in node.gpus] for node in self.nodes
         ]
-        self.usable: BoolArray = np.array(
-            [node.ready and not node.cordoned for node in self.nodes], dtype=np.bool_
-        )
         n = len(self.nodes)
+        self.ready: BoolArray = np.array([node.ready for node in self.nodes], dtype=np.bool_)
+        self.uncordoned: BoolArray = np.array([not node.cordoned for node in self.nodes], np.bool_)
+        self.cpu_capacity_arr: IntArray = np.array(self.cpu_capacity, dtype=np.int64).reshape(n)
+        self.mem_capacity_arr: IntArray = np.array(
+            [node.memory_mib for node in self.nodes], dtype=np.int64
+        ).reshape(n)
+        self.gpu_count_arr: IntArray = np.array(self.gpu_count, dtype=np.int64).reshape(n)
         self.cpu_free_arr: IntArray = np.array(self.cpu_free, dtype=np.int64).reshape(n)
         self.mem_free_arr: IntArray = np.array(self.mem_free, dtype=np.int64).reshape(n)
         self.pods_free_arr: IntArray = np.array(self.pods_free, dtype=np.int64).reshape(n)
+        self.usable: BoolArray = self.ready & self.uncordoned
         self.max_share_free: IntArray = np.zeros(n, dtype=np.int64)
         self.whole_free: IntArray = np.zeros(n, dtype=np.int64)
         for i in range(n):

@@ -83,10 +83,8 @@ def score_gpu_clustering(state: ClusterState, i: int, request: ReplicaRequest) -
     tags = state.classes[i]
     fullness = MAX_SCORE // 4 * (MAX_SPEC_GPU - sum(state.gpu_free[i])) // MAX_SPEC_GPU
     mine = request_class(request)
-    if tags.get(mine, 0) > 0:
-        band = 3 if len(tags) == 1 else 2
-    else:
-        band = 1 if not tags else 0
+    # 3: only this class runs there; 2: among others; 1: idle node; 0: only other classes
+    band = (3 if len(tags) == 1 else 2) if tags.get(mine, 0) > 0 else (0 if tags else 1)
     return fullness + band * MAX_SCORE // 4, grants
 
 
