@@ -117,10 +117,12 @@ class Session:
         return None
 
     def job_key(self, job: Job) -> tuple[object, ...]:
-        return (*(key(job) for key in self.job_order_keys), job.created_at, job.id)
+        return (*[key(job) for key in self.job_order_keys], job.created_at, job.id)
 
     def queue_key(self, queue: str) -> tuple[object, ...]:
-        return (*(key(queue) for key in self.queue_order_keys), queue)
+        if not self.queue_order_keys:
+            return (queue,)
+        return (*[key(queue) for key in self.queue_order_keys], queue)
 
     def running_jobs(self) -> list[Job]:
         return [self.jobs[job_id] for job_id in self.placements if job_id in self.jobs]

@@ -25,6 +25,7 @@ class ClusterState:
         self.index: dict[str, int] = {node.name: i for i, node in enumerate(self.nodes)}
         if len(self.index) != len(self.nodes):
             raise ValueError("node names must be unique")
+        self.gpu_model: list[str] = [node.gpu_model for node in self.nodes]
         self.models: list[str] = sorted({node.gpu_model for node in self.nodes})
         model_ids = {model: i for i, model in enumerate(self.models)}
         self.model_id: IntArray = np.array(
@@ -108,12 +109,11 @@ class ClusterState:
 
     def feasible(self, request: ReplicaRequest, allowed_models: BoolArray | None) -> BoolArray:
         """Nodes where one replica of `request` fits now (CPU, memory, pod slot, model, GPUs)."""
-        mask = (
-            self.usable
-            & (self.cpu_free_arr >= request.cpu_millis)
-            & (self.mem_free_arr >= request.memory_mib)
-            & (self.pods_free_arr >= 1)
-        )
+        mask = self.cpu_free_arr >= request.cpu_millis
+        mask &= self.usable
+        if request.memory_mib:
+            mask &= self.mem_free_arr >= request.memory_mib
+        mask &= self.pods_free_arr >= 1
         if allowed_models is not None:
             mask &= allowed_models[self.model_id]
         whole = request.whole_gpus

@@ -97,7 +97,7 @@ class FgdScorer:
         self._memo: dict[tuple[object, ...], Scored] = {}
 
     def __call__(self, state: ClusterState, i: int, request: ReplicaRequest) -> Scored:
-        model = state.nodes[i].gpu_model
+        model = state.gpu_model[i]
         cpu_free = state.cpu_free[i]
         free = state.gpu_free[i]
         key = (model, cpu_free, tuple(free), request.cpu_millis, request.gpu_milli,
