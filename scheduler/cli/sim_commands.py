@@ -73,12 +73,11 @@ def register(app: typer.Typer) -> None:
         compare: Path | None = typer.Option(None, help="Published results CSV to show beside."),
     ) -> None:
         """Replay a trace with the published FGD protocol through the scheduling core."""
-        err = Console(stderr=True)
         if policy not in POLICIES:
-            err.print(f"[red]error:[/] unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}")
+            typer.echo(f"error: unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}", err=True)
             raise typer.Exit(2)
         if not 0 < arrive <= 10:
-            err.print(f"[red]error:[/] --arrive {arrive} must be in (0, 10]")
+            typer.echo(f"error: --arrive {arrive} must be in (0, 10]", err=True)
             raise typer.Exit(2)
         seed_list = parse_seeds(seeds)
         try:
@@ -86,7 +85,7 @@ def register(app: typer.Typer) -> None:
             pod_list = read_pods(pods)
             published = read_published(compare) if compare else None
         except TraceError as error:
-            err.print(f"[red]error:[/] {error}", highlight=False)
+            typer.echo(f"error: {error}", err=True)
             raise typer.Exit(2) from None
         runs: list[RunResult] = []
         if json_output:
