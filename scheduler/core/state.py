@@ -59,8 +59,8 @@ class ClusterState:
         self.whole_free: IntArray = np.zeros(n, dtype=np.int64)
         for i in range(n):
             self._refresh_gpu_summary(i)
-        self.classes: list[dict[tuple[int, int], int]] = [{} for _ in range(n)]
-        """Per node: how many replicas of each GPU request class (share, GPU memory) run there."""
+        self.classes: list[dict[int, int]] = [{} for _ in range(n)]
+        """Per node: how many replicas of each GPU class run there (0: a share, k: k whole GPUs)."""
         self.releases = 0
         """How many times capacity was given back (a failed shape can only fit after one)."""
         self.gpu_used = 0
@@ -99,7 +99,7 @@ class ClusterState:
                 self.gpu_used -= sign * grant.milli
             self._refresh_gpu_summary(i)
             tags = self.classes[i]
-            tag = (request.gpu_milli, request.gpu_memory_mib)
+            tag = request.whole_gpus
             count = tags.get(tag, 0) - sign
             if count:
                 tags[tag] = count
