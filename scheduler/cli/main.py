@@ -24,6 +24,9 @@ def _register_all() -> None:
 
     sim_commands.register(app)
     sim_commands.register_bench(app)
+    from scheduler.cli import fairshare_commands
+
+    fairshare_commands.register(app)
 
 
 def main() -> None:
