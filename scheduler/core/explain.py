@@ -11,7 +11,11 @@ from scheduler.core.state import BoolArray, IntArray
 
 
 def _gpus(milli: int) -> str:
-    return f"{milli / MILLI_PER_GPU:g}"
+    return f"{milli / MILLI_PER_GPU:.1f}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
@@ -46,7 +50,7 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
         where = f" (best: {state.nodes[best].name} with {have})" if best >= 0 else ""
         return ReasonItem(
             "gpus",
-            f"no node has {request.whole_gpus} free {model}GPUs{where}",
+            f"no node has {_plural(request.whole_gpus, 'free ' + model + 'GPU')}{where}",
             {"needed": request.whole_gpus, "best_node": state.nodes[best].name if best >= 0 else None,
              "best_free": have},
         )
@@ -54,8 +58,8 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
         best = int(idx[state.max_share_free[idx].argmax()]) if len(idx) else -1
         have = int(state.max_share_free[best]) if best >= 0 else 0
         need = request.gpu_milli or request.gpu_memory_mib
-        what = f"{_gpus(need)} of a {model}GPU" if request.gpu_milli else f"{need} MiB of a {model}GPU"
-        where = f" (best: {state.nodes[best].name} with {_gpus(have)} free)" if best >= 0 else ""
+        what = f"{need / MILLI_PER_GPU:g} of a {model}GPU" if request.gpu_milli else f"{need} MiB of a {model}GPU"
+        where = f" (best: {state.nodes[best].name} with {have / MILLI_PER_GPU:g} free)" if best >= 0 else ""
         return ReasonItem(
             "gpu-share",
             f"no GPU has {what} free{where}",
@@ -110,21 +114,43 @@ def _too_large(session: Session, job: Job) -> ReasonItem | None:
     return None
 
 
+def _share_item(session: Session, job: Job) -> tuple[ReasonItem, bool] | None:
+    """Where the job's queue stands against its fair share (and whether it has reached it)."""
+    status = session.queue_status(job.queue)
+    if status is None:
+        return None
+    ratio, held, share = status
+    where = "above" if ratio > 1 else "at" if ratio == 1 else "below"
+    item = ReasonItem(
+        "fair-share",
+        f"queue {job.queue} is {where} its fair share ({_gpus(held.gpu_milli)} of "
+        f"{_gpus(share.gpu_milli)} GPUs)",
+        {"queue": job.queue, "allocated_gpus": held.gpus, "fair_share_gpus": share.gpus},
+    )
+    return item, ratio >= 1
+
+
 def explain_all(session: Session, jobs: list[Job]) -> dict[str, PendingReason]:
     """Reasons for every job in `jobs`; jobs that look alike to the filters share one diagnosis."""
     memo: dict[tuple[object, ...], PendingReason] = {}
     reasons = {}
     for job in jobs:
-        queue_items = session.waiting.get(job.id, [])
-        ahead = tuple(item for item in queue_items if item.code == "jobs-ahead")
-        vetoed = tuple(item for item in queue_items if item.code != "jobs-ahead")
+        vetoed = tuple(session.waiting.get(job.id, ()))
+        notes = tuple(session.notes.get(job.id, ()))
+        share = _share_item(session, job)
+        first: tuple[ReasonItem, ...] = ()
+        if share is not None and share[1]:
+            first = (share[0],)  # the queue's share, not the nodes, is what holds the job back
+        elif share is not None:
+            notes = (share[0], *notes)
         key = (job.request, job.replicas, session.replicas_fit.get(job.id, 0),
                tuple((item.code, item.message) for item in vetoed))
         reason = memo.get(key)
         if reason is None:
             reason = memo[key] = explain(session, job, vetoed)
-        if ahead:
-            reason = PendingReason(reason.kind, reason.items + ahead, reason.node_failures)
+        if notes or first:
+            items = (*vetoed, *first, *reason.items[len(vetoed):], *notes)
+            reason = PendingReason(reason.kind, items, reason.node_failures)
         reasons[job.id] = reason
     return reasons
 

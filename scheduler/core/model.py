@@ -216,3 +216,5 @@ class Snapshot:
     nodes: tuple[Node, ...]
     jobs: tuple[Job, ...] = ()
     queues: tuple[Queue, ...] = ()
+    queue_usage: Mapping[str, Resources] = field(default_factory=dict)
+    """Decayed past usage per leaf queue (resource-seconds), for time-based fairness."""

@@ -89,13 +89,11 @@ def allocate(session: Session, statement: Statement) -> None:
         if job.id in session.waiting:
             count = ahead.get(queue, 0)
             if count:
-                session.waiting[job.id].append(
-                    ReasonItem(
-                        "jobs-ahead",
-                        f"{count} job{'s' if count != 1 else ''} of queue {queue} wait ahead of this one",
-                        {"jobs_ahead": count},
-                    )
-                )
+                session.note(job, ReasonItem(
+                    "jobs-ahead",
+                    f"{count} job{'s' if count != 1 else ''} of queue {queue} wait ahead of this one",
+                    {"jobs_ahead": count},
+                ))
             ahead[queue] = count + 1
         if jobs:
             heapq.heappush(heap, (session.queue_key(queue), queue))
