@@ -58,7 +58,8 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
         best = int(idx[state.max_share_free[idx].argmax()]) if len(idx) else -1
         have = int(state.max_share_free[best]) if best >= 0 else 0
         need = request.gpu_milli or request.gpu_memory_mib
-        what = f"{need / MILLI_PER_GPU:g} of a {model}GPU" if request.gpu_milli else f"{need} MiB of a {model}GPU"
+        amount = f"{need / MILLI_PER_GPU:g}" if request.gpu_milli else f"{need} MiB"
+        what = f"{amount} of a {model}GPU"
         where = f" (best: {state.nodes[best].name} with {have / MILLI_PER_GPU:g} free)" if best >= 0 else ""
         return ReasonItem(
             "gpu-share",
