@@ -13,11 +13,17 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """GPU cluster scheduler: fair-share queues, fractional GPUs, gangs."""
+
+
 def _register_all() -> None:
     # Each command group lives in its own module and adds itself here.
     from scheduler.cli import sim_commands
 
     sim_commands.register(app)
+    sim_commands.register_bench(app)
     from scheduler.cli import fairshare_commands
 
     fairshare_commands.register(app)

@@ -1,0 +1,188 @@
+"""Why a job waits: which filter stopped how many nodes, the best near-miss, in ranked sentences."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
+from scheduler.core.model import MILLI_PER_GPU, Job
+from scheduler.core.session import Session
+from scheduler.core.state import BoolArray, IntArray
+
+
+def _gpus(milli: int) -> str:
+    return f"{milli / MILLI_PER_GPU:.1f}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
+    """(code, nodes that pass) in the order a node is checked; a node fails at its first miss."""
+    state, request = session.state, job.request
+    models = state.model_mask(request.gpu_models)
+    model_ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
+    if request.wants_gpu:
+        model_ok = model_ok & (state.gpu_count_arr > 0)
+    filters = [
+        ("node-not-ready", state.ready),
+        ("node-cordoned", state.uncordoned),
+        ("gpu-model", model_ok),
+        ("cpu", state.cpu_free_arr >= request.cpu_millis),
+        ("memory", state.mem_free_arr >= request.memory_mib),
+        ("pods", state.pods_free_arr >= 1),
+    ]
+    if request.whole_gpus:
+        filters.append(("gpus", state.whole_free >= request.whole_gpus))
+    elif request.wants_gpu:
+        filters.append(("gpu-share", state.feasible(request, None) | ~state.usable))
+    return filters
+
+
+def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> ReasonItem:
+    state, request = session.state, job.request
+    idx = np.flatnonzero(candidates)
+    model = "/".join(sorted(request.gpu_models)) + " " if request.gpu_models else ""
+    if code == "gpus":
+        best = int(idx[state.whole_free[idx].argmax()]) if len(idx) else -1
+        have = int(state.whole_free[best]) if best >= 0 else 0
+        where = f" (best: {state.nodes[best].name} with {have})" if best >= 0 else ""
+        return ReasonItem(
+            "gpus",
+            f"no node has {_plural(request.whole_gpus, 'free ' + model + 'GPU')}{where}",
+            {"needed": request.whole_gpus, "best_node": state.nodes[best].name if best >= 0 else None,
+             "best_free": have},
+        )
+    if code == "gpu-share":
+        best = int(idx[state.max_share_free[idx].argmax()]) if len(idx) else -1
+        have = int(state.max_share_free[best]) if best >= 0 else 0
+        need = request.gpu_milli or request.gpu_memory_mib
+        amount = f"{need / MILLI_PER_GPU:g}" if request.gpu_milli else f"{need} MiB"
+        what = f"{amount} of a {model}GPU"
+        where = f" (best: {state.nodes[best].name} with {have / MILLI_PER_GPU:g} free)" if best >= 0 else ""
+        return ReasonItem(
+            "gpu-share",
+            f"no GPU has {what} free{where}",
+            {"needed_milli": request.gpu_milli, "best_node": state.nodes[best].name if best >= 0 else None,
+             "best_free_milli": have},
+        )
+    arrays = {"cpu": (state.cpu_free_arr, request.cpu_millis, "m CPU"),
+              "memory": (state.mem_free_arr, request.memory_mib, " MiB of memory"),
+              "pods": (state.pods_free_arr, 1, " pod slot")}
+    if code in arrays:
+        values, need, unit = arrays[code]
+        best = int(idx[values[idx].argmax()]) if len(idx) else -1
+        have = int(values[best]) if best >= 0 else 0
+        where = f" (best: {state.nodes[best].name} with {have}{unit})" if best >= 0 else ""
+        return ReasonItem(code, f"no node has {need}{unit} free{where}", {"needed": need, "best_free": have})
+    messages = {
+        "node-not-ready": "every node that could hold it is not ready",
+        "node-cordoned": "every node that could hold it is cordoned",
+        "gpu-model": f"no node has {model.strip() or 'a'} GPU",
+    }
+    return ReasonItem(code, messages.get(code, code), {})
+
+
+def _too_large(session: Session, job: Job) -> ReasonItem | None:
+    """Why no node could hold one replica even when empty, or None when some node could."""
+    state, request = session.state, job.request
+    models = state.model_mask(request.gpu_models)
+    ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
+    if request.wants_gpu:
+        ok = ok & (state.gpu_count_arr > 0)
+    if not ok.any():
+        wanted = "/".join(sorted(request.gpu_models)) or "any"
+        return ReasonItem("gpu-model", f"no node has a {wanted} GPU", {"models": sorted(request.gpu_models)})
+    checks: list[tuple[str, IntArray, int, str]] = [
+        ("cpu", state.cpu_capacity_arr, request.cpu_millis, "m CPU"),
+        ("memory", state.mem_capacity_arr, request.memory_mib, " MiB of memory"),
+    ]
+    if request.whole_gpus:
+        checks.append(("gpus", state.gpu_count_arr, request.whole_gpus, " GPUs"))
+    elif request.gpu_memory_mib and not request.gpu_milli:
+        checks.append(("gpu-memory", state.gpu_memory, request.gpu_memory_mib, " MiB of GPU memory"))
+    for code, capacity, need, unit in checks:
+        enough = ok & (capacity >= need)
+        if not enough.any():
+            largest = int(capacity[ok].max())
+            return ReasonItem(
+                "too-large",
+                f"no node has {need}{unit} in all (largest: {largest}{unit})",
+                {"resource": code, "needed": need, "largest": largest},
+            )
+        ok = enough
+    return None
+
+
+def _share_item(session: Session, job: Job) -> tuple[ReasonItem, bool] | None:
+    """Where the job's queue stands against its fair share (and whether it has reached it)."""
+    status = session.queue_status(job.queue)
+    if status is None:
+        return None
+    ratio, held, share = status
+    where = "above" if ratio > 1 else "at" if ratio == 1 else "below"
+    item = ReasonItem(
+        "fair-share",
+        f"queue {job.queue} is {where} its fair share ({_gpus(held.gpu_milli)} of "
+        f"{_gpus(share.gpu_milli)} GPUs)",
+        {"queue": job.queue, "allocated_gpus": held.gpus, "fair_share_gpus": share.gpus},
+    )
+    return item, ratio >= 1
+
+
+def explain_all(session: Session, jobs: list[Job]) -> dict[str, PendingReason]:
+    """Reasons for every job in `jobs`; jobs that look alike to the filters share one diagnosis."""
+    memo: dict[tuple[object, ...], PendingReason] = {}
+    reasons = {}
+    for job in jobs:
+        vetoed = tuple(session.waiting.get(job.id, ()))
+        notes = tuple(session.notes.get(job.id, ()))
+        share = _share_item(session, job)
+        first: tuple[ReasonItem, ...] = ()
+        if share is not None and share[1]:
+            first = (share[0],)  # the queue's share, not the nodes, is what holds the job back
+        elif share is not None:
+            notes = (share[0], *notes)
+        key = (job.request, job.replicas, session.replicas_fit.get(job.id, 0),
+               tuple((item.code, item.message) for item in vetoed))
+        reason = memo.get(key)
+        if reason is None:
+            reason = memo[key] = explain(session, job, vetoed)
+        if notes or first:
+            items = (*vetoed, *first, *reason.items[len(vetoed):], *notes)
+            reason = PendingReason(reason.kind, items, reason.node_failures)
+        reasons[job.id] = reason
+    return reasons
+
+
+def explain(session: Session, job: Job, vetoed: tuple[ReasonItem, ...] = ()) -> PendingReason:
+    """Ranked causes with numbers for a job left pending this cycle (queue vetoes first)."""
+    items: list[ReasonItem] = []
+    items.extend(vetoed)
+    failures: dict[str, int] = {}
+    too_large = _too_large(session, job)
+    if too_large is not None:
+        return PendingReason(WaitKind.UNRESOLVABLE, (too_large, *items))
+    if not vetoed:
+        passing = np.ones(len(session.state), dtype=np.bool_)
+        first_block: tuple[str, BoolArray] | None = None
+        for code, ok in _filters(session, job):
+            failed = int((passing & ~ok).sum())
+            if failed:
+                failures[code] = failed
+            if first_block is None and not (passing & ok).any():
+                first_block = (code, passing.copy())
+            passing &= ok
+        if job.is_gang:
+            fit = session.replicas_fit.get(job.id, 0)
+            items.append(ReasonItem(
+                "gang",
+                f"gang needs {job.replicas} replicas, {fit} fit",
+                {"replicas": job.replicas, "fit": fit},
+            ))
+        if first_block is not None:
+            items.append(_near_miss(session, job, *first_block))
+        elif not job.is_gang:
+            items.append(ReasonItem("placement", "capacity was taken by jobs placed earlier this cycle", {}))
+    return PendingReason(WaitKind.UNSCHEDULABLE, tuple(items), failures)
