@@ -17,33 +17,25 @@ from scheduler.core.fairshare.division import (
     divide_among_siblings,
     divide_fair_share,
 )
-from scheduler.core.fairshare.explain import (
-    QUEUE_AT_FAIR_SHARE,
-    QUEUE_OVER_LIMIT,
-    format_amount,
-    queue_wait_reason,
+from scheduler.core.fairshare.hierarchy import (
+    pick_leaf_queue,
+    queue_path,
+    queue_path_order_key,
+    subtree_allocated,
 )
-from scheduler.core.fairshare.hierarchy import pick_leaf_queue, subtree_allocated
 from scheduler.core.fairshare.ordering import (
     above_fair_share,
     below_fair_share,
     queue_order_key,
     share_ratio,
 )
-from scheduler.core.fairshare.reclaim import (
-    protected_by_min_runtime,
-    reclaim_allowed,
-    seconds_lost,
-    victim_order_key,
-)
+from scheduler.core.fairshare.reclaim import reclaim_allowed
 from scheduler.core.fairshare.tree import QueueTree, QueueTreeError, build_tree
 from scheduler.core.fairshare.usage import decay_usage, usage_adjusted_weights, usage_factor
 from scheduler.core.fairshare.users import order_pending_jobs, user_shares
 from scheduler.core.fairshare.waterfill import Claim, water_fill
 
 __all__ = [
-    "QUEUE_AT_FAIR_SHARE",
-    "QUEUE_OVER_LIMIT",
     "RESOURCE_NAMES",
     "Claim",
     "QueueTree",
@@ -58,20 +50,17 @@ __all__ = [
     "demand_by_queue",
     "divide_among_siblings",
     "divide_fair_share",
-    "format_amount",
     "order_pending_jobs",
     "pick_leaf_queue",
-    "protected_by_min_runtime",
     "queue_order_key",
-    "queue_wait_reason",
+    "queue_path",
+    "queue_path_order_key",
     "reclaim_allowed",
-    "seconds_lost",
     "share_ratio",
     "snapshot_fair_shares",
     "subtree_allocated",
     "usage_adjusted_weights",
     "usage_factor",
     "user_shares",
-    "victim_order_key",
     "water_fill",
 ]

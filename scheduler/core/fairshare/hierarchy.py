@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from scheduler.core.fairshare.ordering import queue_order_key
 from scheduler.core.fairshare.tree import QueueTree
@@ -57,3 +57,31 @@ def pick_leaf_queue(
         )
         level = tree.children.get(chosen, ())
     return chosen
+
+
+def queue_path(tree: QueueTree, name: str) -> tuple[str, ...]:
+    """The queue's ancestors from the top of the tree down to the queue itself."""
+    path = [name]
+    parent = tree.queues[name].parent
+    while parent is not None:
+        path.append(parent)
+        parent = tree.queues[parent].parent
+    return tuple(reversed(path))
+
+
+def queue_path_order_key(
+    path: Sequence[str],
+    *,
+    allocated: Mapping[str, Resources],
+    fair_shares: Mapping[str, Resources],
+) -> tuple[object, ...]:
+    """Sort key of a leaf by its whole path: the smallest key is the leaf pick_leaf_queue picks.
+
+    `path` comes from queue_path; `allocated` holds every queue's allocation, parents included
+    (see subtree_allocated). Each level contributes its queue_order_key, then its name.
+    """
+    key: list[object] = []
+    for name in path:
+        key.append(queue_order_key(allocated.get(name, Resources()), fair_shares.get(name, Resources())))
+        key.append(name)
+    return tuple(key)

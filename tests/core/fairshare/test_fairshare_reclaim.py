@@ -1,4 +1,4 @@
-"""Reclaims permitted by reclaim_allowed always come to rest: no queue ping-pong."""
+"""The reclaim rule: the reclaimer stays within its share, the victim keeps its share."""
 
 from __future__ import annotations
 
@@ -9,6 +9,47 @@ from hypothesis import strategies as st
 
 from scheduler.core.fairshare import reclaim_allowed
 from scheduler.core.model import Resources
+
+
+def gpus(milli: int) -> Resources:
+    return Resources(gpu_milli=milli)
+
+
+def allowed(held: int, share: int, request: int, victim_held: int, victim_share: int,
+            victim_job: int) -> bool:  # fmt: skip
+    return reclaim_allowed(
+        reclaimer_allocated=gpus(held),
+        reclaimer_share=gpus(share),
+        request=gpus(request),
+        victim_allocated=gpus(victim_held),
+        victim_share=gpus(victim_share),
+        victim_request=gpus(victim_job),
+    )
+
+
+def test_the_reclaimer_must_stay_within_its_share() -> None:
+    # A holds 2 of its 4: a 2-GPU job brings it to 4 ≤ 4 → allowed; a 3-GPU job to 5 > 4 → not
+    assert allowed(2000, 4000, 2000, victim_held=6000, victim_share=4000, victim_job=2000)
+    assert not allowed(2000, 4000, 3000, victim_held=6000, victim_share=4000, victim_job=2000)
+
+
+def test_the_victim_keeps_its_share() -> None:
+    # B holds 6 of its 4: giving back a 2-GPU job leaves 4 ≥ 4 → allowed; a 3-GPU job 3 < 4 → not
+    assert allowed(0, 4000, 1000, victim_held=6000, victim_share=4000, victim_job=2000)
+    assert not allowed(0, 4000, 1000, victim_held=6000, victim_share=4000, victim_job=3000)
+
+
+def test_resources_the_victim_job_does_not_hold_do_not_count() -> None:
+    # the victim is below its CPU share, but the evicted job holds no CPU: only GPUs matter
+    assert reclaim_allowed(
+        reclaimer_allocated=Resources(),
+        reclaimer_share=gpus(2000),
+        request=gpus(1000),
+        victim_allocated=Resources(cpu_millis=1000, gpu_milli=5000),
+        victim_share=Resources(cpu_millis=8000, gpu_milli=4000),
+        victim_request=gpus(1000),
+    )
+
 
 SIZES = (500, 1000, 2000)
 
@@ -44,14 +85,7 @@ def test_any_sequence_of_permitted_reclaims_terminates_without_repeating(
             for v in range(len(shares))
             if v != q
             for j in set(running[v])
-            if j >= r
-            and reclaim_allowed(
-                reclaimer_allocated=Resources(gpu_milli=sum(running[q])),
-                reclaimer_share=Resources(gpu_milli=shares[q]),
-                request=Resources(gpu_milli=r),
-                victim_allocated=Resources(gpu_milli=sum(running[v])),
-                victim_share=Resources(gpu_milli=shares[v]),
-            )
+            if j >= r and allowed(sum(running[q]), shares[q], r, sum(running[v]), shares[v], j)
         ]
         if not moves:
             return
