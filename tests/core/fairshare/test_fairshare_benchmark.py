@@ -15,8 +15,9 @@ def test_fairness_benchmark_runs_a_short_simulation() -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being built
     spec.loader.exec_module(module)
-    figures = module.simulate(hours=2.0, seed=1)
-    assert 0.0 <= figures.gpu_utilisation <= 1.0
-    assert set(figures.max_gap_gpus) == {"vision", "nlp", "speech", "interns"}
-    # The stand-in allocator never evicts; a run_cycle-driven step may.
+    for allocator in ("cycle", "greedy"):
+        figures = module.simulate(hours=2.0, seed=1, allocator=allocator)
+        assert 0.0 < figures.gpu_utilisation <= 1.0
+        assert set(figures.max_gap_gpus) == {"vision", "nlp", "speech", "interns"}
+    # The baseline never evicts, by construction.
     assert figures.evictions_per_hour == 0.0
