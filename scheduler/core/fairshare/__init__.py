@@ -29,7 +29,7 @@ from scheduler.core.fairshare.ordering import (
     queue_order_key,
     share_ratio,
 )
-from scheduler.core.fairshare.reclaim import reclaim_allowed
+from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for, reclaim_allowed
 from scheduler.core.fairshare.tree import QueueTree, QueueTreeError, build_tree
 from scheduler.core.fairshare.usage import decay_usage, usage_adjusted_weights, usage_factor
 from scheduler.core.fairshare.users import order_pending_jobs, user_shares
@@ -50,6 +50,8 @@ __all__ = [
     "demand_by_queue",
     "divide_among_siblings",
     "divide_fair_share",
+    "may_be_reclaimed",
+    "may_reclaim_for",
     "order_pending_jobs",
     "pick_leaf_queue",
     "queue_order_key",
