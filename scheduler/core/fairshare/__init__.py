@@ -1,8 +1,9 @@
 """Fair share between queues and between users: pure functions over plain data.
 
 divide_fair_share splits the cluster among the queue tree (deserved, then priority, then
-over-quota weight, recursively); queue_order_key and order_pending_jobs give the allocate action
-its order; decay_usage and usage_adjusted_weights add time-based fairness.
+over-quota weight, recursively); queue_order_key, pick_leaf_queue and order_pending_jobs give the
+allocate action its order; may_reclaim_for and may_be_reclaimed are the reclaim rule;
+decay_usage and usage_adjusted_weights add time-based fairness. See docs/fairshare.md.
 """
 
 from scheduler.core.fairshare.accounting import (
