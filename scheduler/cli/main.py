@@ -15,9 +15,11 @@ app = typer.Typer(
 
 def _register_all() -> None:
     # Each command group lives in its own module and adds itself here.
+    import scheduler.cli.agent_commands as agent_commands
     from scheduler.cli import sim_commands
 
     sim_commands.register(app)
+    agent_commands.register(app)
 
 
 def main() -> None:
