@@ -46,6 +46,7 @@ static int init_error, init_count;
 static long delivered_seq = -1;
 static char driver[80] = "550.54.15";
 static struct stat seen;
+static char seen_path[4096];
 
 static void load(void) {
     const char *path = getenv("FAKE_NVML_STATE");
@@ -56,6 +57,10 @@ static void load(void) {
         return;
     FILE *f = fopen(path, "r");
     if (!f) return;
+    if (strcmp(path, seen_path) != 0) {  /* another state file: its XIDs are all new */
+        snprintf(seen_path, sizeof seen_path, "%s", path);
+        delivered_seq = -1;
+    }
     seen = st;
     n_gpus = n_procs = n_xids = 0;
     init_error = 0;
