@@ -6,12 +6,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent import procfs
 from agent.runner import Runner
-from agent.spec import GrantedGpu, ReplicaSpec
+from agent.spec import ReplicaSpec
 
 UUID = "GPU-11111111-2222-3333-4444-555555555555"
 GPU_MEMORY = {UUID: 81920, "GPU-b": 81920}
@@ -23,7 +24,7 @@ def make_runner(tmp_path: Path, *, mps: bool = False) -> Runner:
 
 
 def spec(command: list[str], **kw: object) -> ReplicaSpec:
-    fields: dict = {"job_id": "job1", "replica": 0, "command": command,
+    fields: dict[str, Any] = {"job_id": "job1", "replica": 0, "command": command,
                     "gpus": [{"index": 0, "uuid": UUID, "milli": 500}], **kw}
     return ReplicaSpec.from_json(fields)
 
@@ -38,7 +39,7 @@ def wait_for(check: Callable[[], bool], runner: Runner, timeout: float = 10.0) -
     raise AssertionError(f"timed out; replicas: {runner.report()}")
 
 
-def run_to_end(runner: Runner, replica: ReplicaSpec) -> dict:
+def run_to_end(runner: Runner, replica: ReplicaSpec) -> dict[str, Any]:
     runner.reconcile([replica], gpu_memory=GPU_MEMORY)
     wait_for(lambda: runner.replicas[replica.key].state != "running", runner)
     return runner.replicas[replica.key].to_report()
