@@ -17,7 +17,6 @@ from agent.nvml import NvmlSource
 from agent.reporter import Reporter
 from agent.runner import Runner
 from agent.simulated import SimulatedSource, parse_simulate_spec
-from agent.stream import TelemetryStream
 from agent.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,11 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
     """One NodeAgent per node: the local GPUs, or each simulated node (NAME-sim-0, -1, ...)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", config.name):
         raise ValueError(f"bad node name {config.name!r}: use letters, digits, '.', '_' or '-'")
-    stream = TelemetryStream(config.redis_url) if config.redis_url else None
+    stream = None
+    if config.redis_url:
+        from agent.stream import TelemetryStream  # redis-py only where it is used
+
+        stream = TelemetryStream(config.redis_url)
     if config.simulate_gpus:
         spec = parse_simulate_spec(config.simulate_gpus)
         nodes: list[tuple[str, DeviceSource, str]] = []

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import procfs
 from agent.devices import DeviceSource, GpuSample, sample_to_json
 from agent.reporter import Reporter
 from agent.runner import FINISHED, Runner
 from agent.spec import ReplicaKey, ReplicaSpec
-from agent.stream import TelemetryStream
 from agent.watchdog import Watchdog
+
+if TYPE_CHECKING:  # redis is imported only by agents that stream telemetry
+    from agent.stream import TelemetryStream
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from agent.nvml import NvmlSource
 from agent.reporter import Reporter
 from agent.runner import Runner
 from agent.testing.fake_nvml import FakeNvmlState
+from agent.testing.fake_scheduler import JOIN_TOKEN, FakeScheduler, serve
 from agent.watchdog import Watchdog
-from tests.agent.fake_scheduler import JOIN_TOKEN, FakeScheduler, serve
 
 
 def tick_until(agents: list[NodeAgent], check: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -50,7 +50,7 @@ def test_simulated_gpus_are_stable_and_follow_their_load() -> None:
     first = SimulatedSource(node_name="n-sim-0", spec=spec)
     assert first.inventory() == SimulatedSource(node_name="n-sim-0", spec=spec).inventory()
     assert first.inventory() != SimulatedSource(node_name="n-sim-1", spec=spec).inventory()
-    idle, busy = first.inventory()
+    _idle, busy = first.inventory()
     first.set_load({busy.uuid: 500})
     samples = first.sample()
     assert samples[0].utilization == 0 and samples[0].memory_used_mib == 0

@@ -1,4 +1,4 @@
-"""A tiny scheduler speaking the agent protocol (docs/agent-protocol.md), for agent tests."""
+"""A tiny scheduler speaking the agent protocol (docs/agent-protocol.md) for tests, benchmarks."""
 
 from __future__ import annotations
 
