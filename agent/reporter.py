@@ -124,14 +124,25 @@ class Reporter:
                 f"/v1/agents/{self.node}/logs/{job_id}/{replica}", params={"offset": offset},
                 content=chunk, headers={**self._auth(), "Content-Type": "application/octet-stream"},
             )
+            if reply.status_code == 409:  # our offset is not where the scheduler is: resync
+                return _size_held(reply, default=offset)
             reply.raise_for_status()
         except httpx.HTTPError as exc:
             log.warning("log upload of %s/%d failed: %s", job_id, replica, exc)
             return offset
-        return offset + len(chunk)
+        return _size_held(reply, default=offset + len(chunk))
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
+
+
+def _size_held(reply: httpx.Response, *, default: int) -> int:
+    """The log size the scheduler says it holds (it may answer {"size": N}), else `default`."""
+    try:
+        size = reply.json().get("size")
+    except (ValueError, AttributeError):
+        return default
+    return size if isinstance(size, int) and size >= 0 else default
 
 
 def _detail(reply: httpx.Response) -> str:

@@ -53,7 +53,8 @@ class FakeScheduler:
                 current = self.logs.setdefault(key, bytearray())
                 offset = int(query["offset"][0])
                 if offset != len(current):
-                    return 409, {"detail": f"offset {offset}, have {len(current)}"}
+                    return 409, {"detail": f"offset {offset}, have {len(current)}",
+                                 "size": len(current)}
                 current.extend(body)
                 return 200, {"size": len(current)}
         return 404, {"detail": "no such endpoint"}

@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if not verbose:
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
         config = AgentConfig(
             server=server, home=home or _default_home(), token=token, join_token=join_token,
             simulate_gpus=simulate_gpus, name=name, interval=interval, redis_url=redis_url,

@@ -73,6 +73,10 @@ def test_simulated_nodes_join_run_a_job_and_upload_its_log(tmp_path: Path) -> No
         tick_until(agents, reported_done)
         assert scheduler.last_heartbeat("lab-sim-1")["replicas"][0]["exit_code"] == 0
         assert bytes(scheduler.logs[("lab-sim-1", "j1", 0)]).decode().strip() == gpu["uuid"]
+        # An upload from a stale offset is resynchronised by the scheduler's answer, not doubled.
+        agents[1].runner.replicas[("j1", 0)].log_offset = 0
+        agents[1].tick()
+        assert bytes(scheduler.logs[("lab-sim-1", "j1", 0)]).decode().strip() == gpu["uuid"]
 
         scheduler.desired["lab-sim-1"] = []  # the scheduler recorded the end
         tick_until(agents, lambda: scheduler.last_heartbeat("lab-sim-1")["replicas"] == [])
