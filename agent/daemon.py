@@ -113,6 +113,16 @@ def run_agents(agents: list[NodeAgent], *, stop: threading.Event) -> None:
         agent.close()
 
 
+def start_in_thread(config: AgentConfig) -> tuple[threading.Thread, threading.Event]:
+    """Run the agents in a daemon thread (as `gpusched up` embeds them); set the event to stop."""
+    agents = build_agents(config)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_agents, args=(agents,), kwargs={"stop": stop},
+                              name="gpusched-agent", daemon=True)
+    thread.start()
+    return thread, stop
+
+
 def _host_memory_mib() -> int:
     try:
         with open("/proc/meminfo") as meminfo:

@@ -83,9 +83,11 @@ class Runner:
     ) -> None:
         """Start what is desired and not known, stop what runs and is not desired (or kept)."""
         wanted = {spec.key: spec for spec in desired}
+        changed = False
         for key, spec in wanted.items():
             if key not in self.replicas:
                 self._start(spec, gpu_memory)
+                changed = True
         for key, rep in list(self.replicas.items()):
             if key in wanted or key in keep:
                 continue
@@ -93,7 +95,9 @@ class Runner:
                 self.stop(key, reason="no longer desired on this node (evicted or cancelled)")
             elif rep.state in FINISHED and rep.reported:
                 del self.replicas[key]
-        self.save()
+                changed = True
+        if changed:
+            self.save()
 
     def log_path(self, key: ReplicaKey) -> Path:
         return self.home / "logs" / key[0] / f"{key[1]}.log"
@@ -103,6 +107,11 @@ class Runner:
         self.replicas[spec.key] = rep
         if not spec.command:
             self._finish(rep, "failed", message="the job has no command")
+            return
+        missing = [g.uuid for g in spec.gpus if g.uuid not in gpu_memory]
+        if missing:
+            # CUDA would silently see no device; refuse loudly instead.
+            self._finish(rep, "failed", message=f"granted GPU(s) not on this node: {missing}")
             return
         log_path = self.log_path(spec.key)
         exit_file = self._exit_file(spec.key)
@@ -265,8 +274,12 @@ class Runner:
             log.error("agent state %s is unreadable (%s); starting empty", self._state_file, exc)
             return
         for row in data.get("replicas", []):
-            spec = ReplicaSpec.from_json(row.pop("spec"))
-            rep = Replica(spec=spec, **row)
+            try:
+                spec = ReplicaSpec.from_json(row.pop("spec"))
+                rep = Replica(spec=spec, **row)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("skipping an unreadable replica in %s: %s", self._state_file, exc)
+                continue
             self.replicas[spec.key] = rep
             if rep.state == "running" and rep.pid:
                 # poll() then reads the exit file of one that ended, or reports it lost.

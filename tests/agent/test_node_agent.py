@@ -202,3 +202,21 @@ def test_a_process_over_its_memory_grant_is_reported_or_killed(
                            lambda: ever_reported(scheduler, "gpu-node", "greedy", "killed"))
         finally:
             agent.close()
+
+
+def test_the_embedded_agent_thread_heartbeats_and_stops(tmp_path: Path) -> None:
+    from agent.daemon import start_in_thread
+
+    scheduler = FakeScheduler()
+    scheduler.tokens["admin"] = "box-sim-0"
+    with serve(scheduler) as url:
+        thread, stop = start_in_thread(AgentConfig(
+            server=url, home=tmp_path, token="admin", simulate_gpus="1x2xT4", name="box",
+            interval=0.2, upload_logs=False))
+        deadline = time.monotonic() + 10
+        while len(scheduler.heartbeats) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(scheduler.last_heartbeat("box-sim-0")["telemetry"]) == 2

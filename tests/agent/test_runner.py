@@ -180,3 +180,12 @@ def _sleepers_of(session: int) -> int:
                 cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
                 count += cmdline.startswith(b"sleep\x0030")
     return count
+
+
+def test_a_grant_of_a_gpu_this_node_lacks_fails_instead_of_running_blind(tmp_path: Path) -> None:
+    runner = make_runner(tmp_path)
+    replica = spec(["true"], gpus=[{"index": 5, "uuid": "GPU-elsewhere"}])
+    runner.reconcile([replica], gpu_memory=GPU_MEMORY)
+    report = runner.replicas[replica.key].to_report()
+    assert report["state"] == "failed" and "GPU-elsewhere" in report["message"]
+    assert report["pid"] is None
