@@ -46,7 +46,12 @@ class NodeAgent:
     def tick(self) -> dict[str, Any]:
         """One round; returns the heartbeat body it sent (or tried to send)."""
         self.runner.poll()
-        samples = self.source.sample()
+        try:
+            samples = self.source.sample()
+        except Exception:
+            # A broken sampler must not stop heartbeats: the node would look dead, its jobs lost.
+            log.exception("node %s: reading the GPUs failed; heartbeat without telemetry", self.name)
+            samples = []
         gpu_memory = {gpu.uuid: gpu.memory_mib for gpu in self.source.inventory()}
         telemetry, usage = self._attribute(samples)
         self._police(usage, gpu_memory)

@@ -153,7 +153,11 @@ class NvmlSource:
 
     def sample(self) -> list[GpuSample]:
         if self._rescan_due():
-            self._rescan()
+            try:
+                self._rescan()
+            except NvmlError as exc:
+                # The driver went away under us: every GPU we knew is now unreadable.
+                return [self._unreadable(gpu, str(exc)) for gpu in self._gpus]
         self._drain_xid_events()
         pairs = zip(self._gpus, self._handles, strict=True)
         samples = [self._read(gpu, handle) for gpu, handle in pairs]
@@ -163,8 +167,13 @@ class NvmlSource:
             self._scanned_at = min(self._scanned_at, soon)
         return samples
 
+    def _unreadable(self, gpu: GpuInfo, error: str) -> GpuSample:
+        healthy, reason = judge_health(ecc_double_bit=0, xids=[], read_error=error)
+        return GpuSample(index=gpu.index, uuid=gpu.uuid, healthy=healthy, health_reason=reason,
+                         xid_errors=list(self._xids.get(gpu.uuid, [])))
+
     def _rescan_due(self) -> bool:
-        if self._clock() - self._scanned_at >= self._rescan_seconds:
+        if not self._started or self._clock() - self._scanned_at >= self._rescan_seconds:
             return True
         try:
             return bool(pynvml.nvmlDeviceGetCount() != len(self._gpus))

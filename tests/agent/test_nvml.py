@@ -120,3 +120,21 @@ def test_no_driver_is_a_clear_error(
 )
 def test_short_model_names_match_the_catalogue(nvml_name: str, memory_mib: int, model: str) -> None:
     assert short_model_name(nvml_name, memory_mib) == model
+
+
+def test_losing_the_driver_reports_every_gpu_unhealthy_until_it_returns(
+    fake_nvml_library: Path, nvml_state: FakeNvmlState
+) -> None:
+    source = NvmlSource(library_path=str(fake_nvml_library), rescan_seconds=0)
+    try:
+        nvml_state.init_error = DRIVER_NOT_LOADED
+        nvml_state.write()
+        samples = source.sample()
+        assert len(samples) == 2 and not any(s.healthy for s in samples)
+        assert "Driver Not Loaded" in samples[0].health_reason
+
+        nvml_state.init_error = 0
+        nvml_state.write()
+        assert all(s.healthy for s in source.sample())
+    finally:
+        source.close()
