@@ -50,7 +50,7 @@ class NodeAgent:
             samples = self.source.sample()
         except Exception:
             # A broken sampler must not stop heartbeats: the node would look dead, its jobs lost.
-            log.exception("node %s: reading the GPUs failed; heartbeat without telemetry", self.name)
+            log.exception("node %s: reading GPUs failed; heartbeat without telemetry", self.name)
             samples = []
         gpu_memory = {gpu.uuid: gpu.memory_mib for gpu in self.source.inventory()}
         telemetry, usage = self._attribute(samples)
