@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from agent.devices import DeviceSource
 from agent.node import NodeAgent
@@ -76,13 +78,17 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
         source: DeviceSource = NvmlSource(library_path=config.nvml_library)
         nodes = [(config.name, source, "mps" if mps else "watchdog")]
         cpu, memory, labels = (os.cpu_count() or 1) * 1000, _host_memory_mib(), config.labels
+    # Sharing the scheduler's home, logs go where it reads them; otherwise they are uploaded, and
+    # kept apart so an agent run beside the scheduler with the same home never doubles a log.
+    log_dir = config.home / "agent" / "logs" if config.upload_logs else config.home / "logs"
     agents = []
     for name, source, enforcement in nodes:
         node_dir = config.home / "agent" / name
+        lock = _lock_node(node_dir, name)
         agents.append(NodeAgent(
             name=name,
             source=source,
-            runner=Runner(home=config.home, state_file=node_dir / "replicas.json",
+            runner=Runner(log_dir=log_dir, state_file=node_dir / "replicas.json",
                           mps_available=enforcement == "mps"),
             reporter=Reporter(server=config.server, node=name, token_file=node_dir / "token",
                               token=config.token, join_token=config.join_token),
@@ -94,6 +100,7 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
             upload_logs=config.upload_logs,
             stream=stream,
             interval=config.interval,
+            lock=lock,
         ))
     return agents
 
@@ -121,6 +128,25 @@ def start_in_thread(config: AgentConfig) -> tuple[threading.Thread, threading.Ev
                               name="gpusched-agent", daemon=True)
     thread.start()
     return thread, stop
+
+
+def _lock_node(node_dir: Path, name: str) -> TextIO:
+    """Hold the node's lock for the agent's life: two agents on one state would run jobs twice."""
+    node_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(node_dir / "agent.lock", "a+")  # noqa: SIM115 (held until NodeAgent.close)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        home = node_dir.parent.parent
+        raise ValueError(f"another agent (pid {holder}) already runs node {name} from {home}; "
+                         "stop it or use another --home/--name") from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def _host_memory_mib() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from agent import procfs
 from agent.devices import DeviceSource, GpuSample, sample_to_json
@@ -35,6 +35,8 @@ class NodeAgent:
     upload_logs: bool = True
     stream: TelemetryStream | None = None
     interval: float = 1.0
+    lock: TextIO | None = None
+    """The node's agent lock file, held open while this agent runs."""
 
     def node_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +149,8 @@ class NodeAgent:
         self.source.close()
         if self.stream is not None:
             self.stream.close()
+        if self.lock is not None:
+            self.lock.close()
 
 
 def _parse_desired(entries: list[Any]) -> tuple[list[ReplicaSpec], frozenset[ReplicaKey]]:

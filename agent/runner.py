@@ -54,17 +54,17 @@ class Replica:
 
 
 class Runner:
-    """Keeps the node's processes in line with `desired`; state lives in `state_file`."""
+    """Keeps the node's processes in line with `desired`; logs go to `log_dir/JOB/REPLICA.log`."""
 
     def __init__(
         self,
         *,
-        home: Path,
+        log_dir: Path,
         state_file: Path,
         mps_available: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.home = home
+        self.log_dir = log_dir
         self._state_file = state_file
         self._run_dir = state_file.parent / "run"
         self._mps = mps_available
@@ -100,7 +100,7 @@ class Runner:
             self.save()
 
     def log_path(self, key: ReplicaKey) -> Path:
-        return self.home / "logs" / key[0] / f"{key[1]}.log"
+        return self.log_dir / key[0] / f"{key[1]}.log"
 
     def _start(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> None:
         rep = Replica(spec=spec, started_at=self._clock())

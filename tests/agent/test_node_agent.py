@@ -81,6 +81,13 @@ def test_simulated_nodes_join_run_a_job_and_upload_its_log(tmp_path: Path) -> No
         scheduler.desired["lab-sim-1"] = []  # the scheduler recorded the end
         tick_until(agents, lambda: scheduler.last_heartbeat("lab-sim-1")["replicas"] == [])
 
+        # One agent per node and home: a second one is refused while the first runs.
+        refused = r"another agent \(pid \d+\) already runs node lab-sim-0"
+        with pytest.raises(ValueError, match=refused):
+            build_agents(AgentConfig(server=url, home=tmp_path, simulate_gpus="1x1xT4",
+                                     name="lab"))
+        for agent in agents:
+            agent.close()
         # The same home and node token serve a restarted agent, with no join token.
         again = build_agents(AgentConfig(server=url, home=tmp_path, simulate_gpus="2x2xT4",
                                          name="lab"))
@@ -152,7 +159,7 @@ def fake_nvml_agent(tmp_path: Path, url: str, library: Path, *, grace: float) ->
     return NodeAgent(
         name="gpu-node",
         source=NvmlSource(library_path=str(library)),
-        runner=Runner(home=tmp_path, state_file=tmp_path / "state.json"),
+        runner=Runner(log_dir=tmp_path / "logs", state_file=tmp_path / "state.json"),
         reporter=Reporter(server=url, node="gpu-node", token_file=tmp_path / "token", token="t"),
         watchdog=Watchdog(grace_seconds=grace),
         cpu_millis=8000, memory_mib=65536, enforcement="watchdog",

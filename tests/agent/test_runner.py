@@ -19,8 +19,8 @@ GPU_MEMORY = {UUID: 81920, "GPU-b": 81920}
 
 
 def make_runner(tmp_path: Path, *, mps: bool = False) -> Runner:
-    return Runner(home=tmp_path, state_file=tmp_path / "agent" / "node" / "replicas.json",
-                  mps_available=mps)
+    return Runner(log_dir=tmp_path / "logs",
+                  state_file=tmp_path / "agent" / "node" / "replicas.json", mps_available=mps)
 
 
 def spec(command: list[str], **kw: object) -> ReplicaSpec:
