@@ -103,6 +103,8 @@ class NodeAgent:
         limits = {k: r.spec.memory_limit_mib(gpu_memory) for k, r in running.items()}
         over = {v.key: v for v in self.watchdog.check(usage=usage, limits=limits)}
         for key, rep in running.items():
+            if rep.stop_deadline is not None:
+                continue  # already being stopped; keep the reason it is stopped for
             verdict = over.get(key)
             if verdict is None:
                 rep.over_grant = False
