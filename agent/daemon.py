@@ -91,7 +91,8 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
             runner=Runner(log_dir=log_dir, state_file=node_dir / "replicas.json",
                           mps_available=enforcement == "mps"),
             reporter=Reporter(server=config.server, node=name, token_file=node_dir / "token",
-                              token=config.token, join_token=config.join_token),
+                              token=_token_for(config, node_dir / "token"),
+                              join_token=config.join_token),
             watchdog=Watchdog(grace_seconds=config.over_grant_grace_seconds),
             cpu_millis=cpu,
             memory_mib=memory,
@@ -128,6 +129,16 @@ def start_in_thread(config: AgentConfig) -> tuple[threading.Thread, threading.Ev
                               name="gpusched-agent", daemon=True)
     thread.start()
     return thread, stop
+
+
+def _token_for(config: AgentConfig, node_token_file: Path) -> str | None:
+    """--token, else the joined node token (the Reporter reads it), else the home's admin token."""
+    # The admin-token fallback serves an agent started beside the scheduler with no flags, the
+    # way the CLI finds its token; the server decides whether it accepts it for agent endpoints.
+    if config.token or config.join_token or node_token_file.exists():
+        return config.token
+    admin = config.home / "admin-token"
+    return (admin.read_text().strip() or None) if admin.exists() else None
 
 
 def _lock_node(node_dir: Path, name: str) -> TextIO:

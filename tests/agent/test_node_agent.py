@@ -227,3 +227,15 @@ def test_the_embedded_agent_thread_heartbeats_and_stops(tmp_path: Path) -> None:
         thread.join(10)
     assert not thread.is_alive()
     assert len(scheduler.last_heartbeat("box-sim-0")["telemetry"]) == 2
+
+
+def test_an_agent_beside_the_scheduler_falls_back_to_its_admin_token(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["gsadmin_secret"] = "here-sim-0"
+    (tmp_path / "admin-token").write_text("gsadmin_secret\n")
+    with serve(scheduler) as url:
+        (agent,) = build_agents(AgentConfig(server=url, home=tmp_path, simulate_gpus="1x1xT4",
+                                            name="here", upload_logs=False))
+        agent.tick()
+        assert agent.reporter.connected
+        agent.close()
