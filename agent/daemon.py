@@ -75,9 +75,10 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
         labels = {**config.labels, "gpusched.io/simulated": "true"}
     else:
         mps = mps_available()
-        source: DeviceSource = NvmlSource(library_path=config.nvml_library)
-        nodes = [(config.name, source, "mps" if mps else "watchdog")]
-        cpu, memory, labels = (os.cpu_count() or 1) * 1000, _host_memory_mib(), config.labels
+        nvml = NvmlSource(library_path=config.nvml_library)
+        nodes = [(config.name, nvml, "mps" if mps else "watchdog")]
+        cpu, memory = (os.cpu_count() or 1) * 1000, _host_memory_mib()
+        labels = {**config.labels, "gpusched.io/nvidia-driver": nvml.driver_version}
     # Sharing the scheduler's home, logs go where it reads them; otherwise they are uploaded, and
     # kept apart so an agent run beside the scheduler with the same home never doubles a log.
     log_dir = config.home / "agent" / "logs" if config.upload_logs else config.home / "logs"

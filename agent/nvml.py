@@ -67,6 +67,7 @@ class NvmlSource:
         self._events: Any = None
         self._xids: dict[str, list[int]] = {}
         self._scanned_at = 0.0
+        self.driver_version = ""
         self._rescan()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -79,6 +80,10 @@ class NvmlSource:
             raise NvmlError(f"cannot initialise NVML: {exc}") from exc
         self._started = True
         self._scanned_at = self._clock()
+        try:
+            self.driver_version = _text(pynvml.nvmlSystemGetDriverVersion())
+        except pynvml.NVMLError:
+            self.driver_version = ""
         known = {gpu.index: gpu for gpu in self._gpus}
         handles: list[Any] = []
         gpus: list[GpuInfo] = []

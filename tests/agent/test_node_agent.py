@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import time
 from collections.abc import Callable
@@ -239,3 +240,22 @@ def test_an_agent_beside_the_scheduler_falls_back_to_its_admin_token(tmp_path: P
         agent.tick()
         assert agent.reporter.connected
         agent.close()
+
+
+def test_a_real_gpu_node_reports_watchdog_enforcement_and_its_driver(
+    tmp_path: Path, fake_nvml_library: Path, nvml_state: FakeNvmlState
+) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "gpu-box"
+    with serve(scheduler) as url:
+        (agent,) = build_agents(AgentConfig(server=url, home=tmp_path, token="t", name="gpu-box",
+                                            nvml_library=str(fake_nvml_library)))
+        try:
+            agent.tick()
+        finally:
+            agent.close()
+    node = scheduler.last_heartbeat("gpu-box")["node"]
+    assert node["enforcement"] == "watchdog"  # no MPS daemon here
+    assert node["labels"]["gpusched.io/nvidia-driver"] == "550.54.15"
+    assert [g["uuid"] for g in node["gpus"]] == [g.uuid for g in nvml_state.gpus]
+    assert node["cpu_millis"] == (os.cpu_count() or 1) * 1000 and node["memory_mib"] > 0

@@ -19,6 +19,7 @@ def test_inventory_reads_every_gpu(nvml_source: NvmlSource, nvml_state: FakeNvml
     first = gpus[0]
     assert (first.index, first.model, first.memory_mib) == (0, "A100-80GB", 81920)
     assert (first.compute_capability, first.mig_mode) == ("8.0", False)
+    assert nvml_source.driver_version == "550.54.15"
 
 
 def test_sample_reports_utilisation_memory_power_clocks_and_processes(
