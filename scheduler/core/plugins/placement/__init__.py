@@ -20,6 +20,7 @@ from scheduler.core.plugins.placement.paper import (
     score_gpu_clustering,
     score_gpu_packing,
 )
+from scheduler.core.plugins.placement.stranding import StrandingScorer
 
 POLICIES: dict[str, Callable[[PlacementContext], PlacementPolicy]] = {
     "random": RandomPlacement,
@@ -30,6 +31,7 @@ POLICIES: dict[str, Callable[[PlacementContext], PlacementPolicy]] = {
     "fgd": lambda context: ScoredPlacement(FgdScorer(context)),
     "binpack": lambda _: ScoredPlacement(score_binpack),
     "spread": lambda _: ScoredPlacement(score_spread),
+    "stranding-fgd": lambda context: ScoredPlacement(StrandingScorer(context)),
 }
 
 
