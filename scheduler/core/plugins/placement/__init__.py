@@ -1,4 +1,4 @@
-"""Placement policies selected by name: the FGD paper's six plus `binpack` and `spread`."""
+"""Placement policies selected by name: the FGD paper's six, `binpack`, `spread` and our default."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ POLICIES: dict[str, Callable[[PlacementContext], PlacementPolicy]] = {
     "spread": lambda _: ScoredPlacement(score_spread),
     "stranding-fgd": lambda context: ScoredPlacement(StrandingScorer(context)),
 }
+POLICIES["default"] = POLICIES["stranding-fgd"]  # the live scheduler's and simulator's default
 
 
 def make_policy(name: str, context: PlacementContext) -> PlacementPolicy:

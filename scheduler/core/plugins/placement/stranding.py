@@ -1,19 +1,17 @@
-"""Stranding-aware fragmentation descent: FGD whose fragmentation also counts GPUs stranded by CPU.
+"""Stranding-aware fragmentation descent: FGD whose fragmentation also counts GPUs CPU can't reach.
 
-FGD calls a typical shape's view of a node "usable" when at least one copy of the shape fits, and
-then every GPU with enough free share counts as usable. That misses the main waste of a busy
-cluster: GPUs on a node whose CPU is nearly used up. A G2 node (96 cores, 8 GPUs) with 20 cores left
-can host one more 11.3-core GPU pod, not eight, so six idle GPUs are stranded for that shape.
-
-Here a shape can use only as many GPUs as its copies fit in the node's free CPU: with `k` copies
-allowed by CPU, a whole-GPU shape of `n` GPUs uses at most `k·n` wholly free GPUs and a sharing
-shape at most the `k` GPUs with the most free share (among those with enough). Everything else idle
-is fragmented for that shape. When CPU is not binding this is exactly FGD's measure, so the policy
-keeps FGD's behaviour where FGD is right and moves CPU-heavy work (CPU-only pods above all) away
-from nodes whose GPUs still need that CPU.
+FGD calls a typical shape's view of a node "usable" when one copy of the shape fits, and then every
+GPU with enough free share counts as usable. That misses the main waste of a busy cluster: idle
+GPUs on a node whose CPU is nearly used up. Here a GPU counts as usable for a shape only as far as
+the node's CPU reaches: one copy of the shape, plus one more GPU for every `per_gpu_cpu` of CPU
+left (a bit under the mix's mean CPU per GPU: the pods that fill the rest of a node come from the
+whole mix, not from copies of one shape). Idle GPUs beyond that are fragmented. With plenty of CPU
+this is exactly FGD's measure; CPU-heavy work (CPU-only pods above all) moves away from nodes
+whose GPUs still need that CPU, and CPU-poor nodes (P100, V100M16) get the low-CPU GPU pods.
 
 The node score is FGD's truncated `int(sigmoid(Δ/1000)·100)`: coarse on purpose, ties go to the
 earliest node in the session order (the published protocol shows coarse scores beat the exact Δ).
+Scores depend only on the node's state and the request shape, so `ScoredPlacement`'s cache holds.
 """
 
 from __future__ import annotations
@@ -36,20 +34,41 @@ from scheduler.core.plugins.placement.base import (
 from scheduler.core.state import ClusterState
 
 MAX_SCORE = 100
-_NO_LIMIT = 1 << 40  # copies allowed by CPU for a shape that asks for no CPU
+SHARE_CPU = 0.7
 
 
-def stranded(shape: TypicalShape, model: str, cpu_free: int, free: Sequence[int]) -> int:
-    """GPU thousandths of this node that copies of `shape` could not use (the readable definition)."""
+def mix_cpu_per_gpu(shapes: Sequence[TypicalShape]) -> int:
+    """CPU thousandths the pods sharing a node are assumed to take per GPU they use.
+
+    `SHARE_CPU` of the frequency-weighted mean CPU per GPU of the GPU shapes: a little below the mean
+    because the pods that end up filling a crowded node are the ones asking little CPU.
+    """
+    pairs = [(s.weight, s.cpu_millis / s.gpu_count) for s in shapes if s.gpu_count and s.gpu_milli]
+    total = sum(weight for weight, _ in pairs)
+    if not total:
+        return 1
+    return max(1, int(SHARE_CPU * sum(weight * cpu for weight, cpu in pairs) / total))
+
+
+def stranded(
+    shape: TypicalShape, model: str, cpu_free: int, free: Sequence[int], *, per_gpu_cpu: int
+) -> int:
+    """GPU thousandths of this node that `shape` could not use (the readable definition).
+
+    FGD's rule decides whether one copy fits; then the node's GPUs (those with enough free share)
+    count as usable only as far as its CPU reaches: one copy of `shape`, plus one GPU for every
+    `per_gpu_cpu` of the CPU left after it.
+    """
     idle = sum(free)
     if shape.gpu_count == 0 or shape.gpu_milli == 0:
         return idle  # CPU-only work can use no GPU
     if shape.gpu_models and model not in shape.gpu_models:
         return idle
-    copies = cpu_free // shape.cpu_millis if shape.cpu_millis else _NO_LIMIT
     enough = sorted((left for left in free if left >= shape.gpu_milli), reverse=True)
-    # A whole-GPU shape uses groups of n GPUs; a sharing shape one GPU per copy at least.
-    slots = min(copies * shape.gpu_count, len(enough) // shape.gpu_count * shape.gpu_count)
+    groups = len(enough) // shape.gpu_count * shape.gpu_count
+    if cpu_free < shape.cpu_millis or groups == 0:
+        return idle
+    slots = min(groups, shape.gpu_count + (cpu_free - shape.cpu_millis) // per_gpu_cpu)
     return idle - sum(enough[:slots])
 
 
@@ -59,6 +78,7 @@ class StrandedFragmentation:
     def __init__(self, shapes: Sequence[TypicalShape]) -> None:
         self.shapes = tuple(shapes)
         count = len(self.shapes)
+        self.per_gpu_cpu = mix_cpu_per_gpu(self.shapes)
         self._cpu = np.array([s.cpu_millis for s in self.shapes], dtype=np.int64).reshape(count)
         self._milli = np.array([s.gpu_milli for s in self.shapes], dtype=np.int64).reshape(count, 1)
         self._count = np.array([s.gpu_count for s in self.shapes], dtype=np.int64).reshape(count)
@@ -67,15 +87,16 @@ class StrandedFragmentation:
         self._per_copy = np.maximum(self._count, 1)
         self._allowed: dict[str, npt.NDArray[np.bool_]] = {}
         self._memo: dict[tuple[str, int, tuple[int, ...]], float] = {}
-        # The measure depends on free CPU only through how many copies of each shape it allows,
-        # so states are memoised by the interval of free CPU between these breakpoints.
+        # The measure depends on free CPU only through which shapes fit and how many extra GPUs
+        # the rest reaches, so states are memoised by the interval of free CPU between breakpoints.
         self._breaks: dict[int, list[int]] = {}
 
     def cpu_band(self, cpu_free: int, gpus: int) -> int:
-        """Which interval of free CPU `cpu_free` falls in for a node of `gpus` GPUs."""
+        """Which interval of free CPU `cpu_free` falls in, for a node of `gpus` GPUs."""
         breaks = self._breaks.get(gpus)
         if breaks is None:
-            points = {s.cpu_millis * k for s in self.shapes if s.cpu_millis for k in range(1, gpus + 1)}
+            step = self.per_gpu_cpu
+            points = {s.cpu_millis + k * step for s in self.shapes for k in range(gpus + 1)}
             breaks = self._breaks[gpus] = sorted(points)
         return bisect_right(breaks, cpu_free)
 
@@ -97,16 +118,16 @@ class StrandedFragmentation:
         return value
 
     def _compute(self, model: str, cpu_free: int, ordered: tuple[int, ...]) -> float:
-        gpus = np.array(ordered, dtype=np.int64)
+        gpus = np.array(ordered, dtype=np.int64)  # free share per GPU, largest first
         idle = int(gpus.sum())
         if not len(gpus) or not len(self.shapes):
             return float(idle * self._weight.sum())
         prefix = np.concatenate(([0], np.cumsum(gpus)))
-        enough = (gpus >= self._milli).sum(axis=1)  # GPUs sorted by free share, descending
-        copies = np.where(self._cpu > 0, cpu_free // np.maximum(self._cpu, 1), _NO_LIMIT)
         per = self._per_copy
-        slots = np.minimum(np.minimum(copies, len(gpus)) * per, enough // per * per)
-        usable = np.where(self._model_ok(model), prefix[slots], 0)
+        groups = (gpus >= self._milli).sum(axis=1) // per * per
+        fits = self._model_ok(model) & (self._cpu <= cpu_free) & (groups > 0)
+        reach = per + np.maximum(cpu_free - self._cpu, 0) // self.per_gpu_cpu
+        usable = np.where(fits, prefix[np.minimum(groups, reach)], 0)
         return float(self._weight @ (idle - usable))
 
 
