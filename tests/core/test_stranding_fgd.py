@@ -116,22 +116,14 @@ def test_vectorised_measure_equals_the_readable_definition() -> None:
             measure._compute(model, cpu, tuple(sorted(free, reverse=True))))
 
 
-def test_with_ample_cpu_the_measure_is_fgds_for_one_gpu_shapes() -> None:
+def test_with_ample_cpu_the_measure_is_fgds() -> None:
     rng = random.Random(9)
     for _ in range(200):
-        shapes = tuple(s for s in random_shapes(rng) if s.gpu_count <= 1)
+        shapes = random_shapes(rng)
         free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([1, 2, 8]))]
         model = rng.choice(["T4", "P100"])
         assert StrandedFragmentation(shapes).of(model, 10**9, free) == pytest.approx(
             Fragmentation(shapes).of(model, 10**9, free))
-
-
-def test_multi_gpu_shape_cannot_use_an_odd_whole_gpu() -> None:
-    # 3 whole GPUs free, a 2-GPU shape: FGD counts all 3 usable, here only one pair is (1,000 left).
-    shape = TypicalShape(1000, MILLI_PER_GPU, 2, frozenset(), 1.0)
-    free = [1000, 1000, 1000, 0]
-    assert Fragmentation((shape,)).of("T4", 10**9, free) == 0
-    assert StrandedFragmentation((shape,)).of("T4", 10**9, free) == 1000
 
 
 def test_never_fails_a_pod_that_some_node_fits() -> None:

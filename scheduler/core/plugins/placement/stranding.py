@@ -5,11 +5,9 @@ GPU with enough free share counts as usable. That misses the main waste of a bus
 GPUs on a node whose CPU is nearly used up. Here a GPU counts as usable for a shape only as far as
 the node's CPU reaches: one copy of the shape, plus one more GPU for every `per_gpu_cpu` of CPU
 left (a bit under the mix's mean CPU per GPU: the pods that fill the rest of a node come from the
-whole mix, not from copies of one shape). Idle GPUs beyond that are fragmented, and so is a whole
-GPU that a multi-GPU shape cannot pair up (3 free GPUs are one usable pair for a 2-GPU shape). With
-plenty of CPU and one-GPU shapes this is exactly FGD's measure; CPU-heavy work (CPU-only pods
-above all) moves away from nodes whose GPUs still need that CPU, and CPU-poor nodes (P100,
-V100M16) get the low-CPU GPU pods.
+whole mix, not from copies of one shape). Idle GPUs beyond that are fragmented. With plenty of CPU
+this is exactly FGD's measure; CPU-heavy work (CPU-only pods above all) moves away from nodes whose
+GPUs still need that CPU, and CPU-poor nodes (P100, V100M16) get the low-CPU GPU pods.
 
 The node score is FGD's truncated `int(sigmoid(Δ/1000)·100)`: coarse on purpose, ties go to the
 earliest node in the session order (the published protocol shows coarse scores beat the exact Δ).
@@ -68,10 +66,9 @@ def stranded(
     if shape.gpu_models and model not in shape.gpu_models:
         return idle
     enough = sorted((left for left in free if left >= shape.gpu_milli), reverse=True)
-    groups = len(enough) // shape.gpu_count * shape.gpu_count
-    if cpu_free < shape.cpu_millis or groups == 0:
+    if cpu_free < shape.cpu_millis or len(enough) < shape.gpu_count:
         return idle
-    slots = min(groups, shape.gpu_count + (cpu_free - shape.cpu_millis) // per_gpu_cpu)
+    slots = min(len(enough), shape.gpu_count + (cpu_free - shape.cpu_millis) // per_gpu_cpu)
     return idle - sum(enough[:slots])
 
 
@@ -127,10 +124,10 @@ class StrandedFragmentation:
             return float(idle * self._weight.sum())
         prefix = np.concatenate(([0], np.cumsum(gpus)))
         per = self._per_copy
-        groups = (gpus >= self._milli).sum(axis=1) // per * per
-        fits = self._model_ok(model) & (self._cpu <= cpu_free) & (groups > 0)
+        enough = (gpus >= self._milli).sum(axis=1)
+        fits = self._model_ok(model) & (self._cpu <= cpu_free) & (enough >= per)
         reach = per + np.maximum(cpu_free - self._cpu, 0) // self.per_gpu_cpu
-        usable = np.where(fits, prefix[np.minimum(groups, reach)], 0)
+        usable = np.where(fits, prefix[np.minimum(enough, reach)], 0)
         return float(self._weight @ (idle - usable))
 
 
