@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,36 @@ def test_default_names_this_policy() -> None:
     assert isinstance(placement, ScoredPlacement)
     assert isinstance(placement.scorer, StrandingScorer)
     assert not isinstance(placement.scorer, FgdScorer)
+
+
+def test_offline_bound_counts_one_big_share_per_gpu_and_pooled_cpu() -> None:
+    pytest.importorskip("highspy")
+    from benchmarks.offline_bound import bound, offline_greedy
+    from scheduler.sim.trace import TracePod
+
+    nodes = [make_node("p100", cpu=16_000, gpus=2, model="P100")]
+    # Three 0.81-GPU pods: each needs a GPU of its own (more than half), so two fit: 1,620 of
+    # 2,000 thousandths = 81%, although 3 × 810 = 2,430 would "fit" by summed share alone.
+    shares = tuple(TracePod(f"s{i}", ReplicaRequest(3000, 1024, 810)) for i in range(3))
+    assert bound(nodes, shares, integer=False) == pytest.approx(81.0)
+    # Whole GPUs of 10 cores each: CPU pools to 16,000 → 1.6 pods in the LP (80%), 1 when integral.
+    whole = tuple(TracePod(f"w{i}", ReplicaRequest(10_000, 1024, MILLI_PER_GPU)) for i in range(2))
+    assert bound(nodes, whole, integer=False) == pytest.approx(80.0)
+    assert bound(nodes, whole, integer=True) == pytest.approx(50.0)
+    # A feasible packing never beats the bound.
+    assert offline_greedy(tuple(nodes), shares + whole, policy="bestfit") <= bound(
+        nodes, shares + whole, integer=False) + 1e-9
+
+
+def test_unseen_mixes_are_valid_pod_lists_with_their_proportions(tmp_path: Path) -> None:
+    from benchmarks.mixes import MIXES, generate
+    from scheduler.sim.trace import read_pods
+
+    paths = generate(tmp_path, pods=600)
+    assert len(paths) == len(MIXES)
+    by_name = {path.stem.removeprefix("openb_pod_list_"): read_pods(path) for path in paths}
+    cpu_only = {name: sum(not p.request.wants_gpu for p in pods) / len(pods)
+                for name, pods in by_name.items()}
+    assert cpu_only["mix-nocpu"] == 0
+    assert cpu_only["mix-cpuheavy"] > 0.25  # weight 0.35 of 600 draws
+    assert sum(bool(p.request.gpu_models) for p in by_name["mix-spec"]) > 100  # weight 0.25
