@@ -194,3 +194,14 @@ def test_unseen_mixes_are_valid_pod_lists_with_their_proportions(tmp_path: Path)
     assert cpu_only["mix-nocpu"] == 0
     assert cpu_only["mix-cpuheavy"] > 0.25  # weight 0.35 of 600 draws
     assert sum(bool(p.request.gpu_models) for p in by_name["mix-spec"]) > 100  # weight 0.25
+
+
+def test_memo_starts_over_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.core.plugins.placement import stranding
+
+    monkeypatch.setattr(stranding, "MEMO_LIMIT", 3)
+    measure = StrandedFragmentation(ONE_SHAPE)
+    for free in ([1000], [900], [800], [700], [600]):
+        measure.of("T4", 50_000, free)
+        assert len(measure._memo) <= 3
+    assert measure.of("T4", 50_000, [1000]) == measure._compute("T4", 50_000, (1000,))

@@ -35,6 +35,7 @@ from scheduler.core.state import ClusterState
 
 MAX_SCORE = 100
 SHARE_CPU = 0.4
+MEMO_LIMIT = 500_000  # entries per memo; a long-lived scheduler starts over rather than grow forever
 
 
 def mix_cpu_per_gpu(shapes: Sequence[TypicalShape]) -> int:
@@ -114,6 +115,8 @@ class StrandedFragmentation:
         value = self._memo.get(key)
         if value is None:
             value = self._compute(model, cpu_free, key[2])
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
             self._memo[key] = value
         return value
 
@@ -151,6 +154,8 @@ class StrandingScorer:
                tuple(free), request.gpu_milli, request.gpu_memory_mib, int(state.gpu_memory[i]))
         found = self._memo.get(key)
         if found is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
             found = self._memo[key] = self._score(state, i, request)
         return found
 
