@@ -9,22 +9,27 @@ from __future__ import annotations
 from scheduler.core.model import Resources
 
 
+def _deciding(request: Resources) -> str:
+    """The resource a reclaim is judged on: GPUs, or CPU for a job that asks for no GPU.
+
+    Judging every resource would forbid reclaim whenever CPU or memory is plentiful: each queue's
+    share of an uncontended resource equals its demand, so any eviction takes it "below" it.
+    """
+    return "gpu_milli" if request.gpu_milli > 0 else "cpu_millis"
+
+
 def may_reclaim_for(*, allocated: Resources, fair_share: Resources, request: Resources) -> bool:
     """True when a queue holding `allocated` stays within `fair_share` with `request` placed."""
-    return (allocated + request).fits_in(fair_share)
+    resource = _deciding(request)
+    held: int = getattr(allocated + request, resource)
+    return held <= getattr(fair_share, resource)
 
 
 def may_be_reclaimed(*, allocated: Resources, fair_share: Resources, request: Resources) -> bool:
-    """True when a queue keeps at least its fair share of everything a job (`request`) gives back."""
-    left = allocated - request
-    return all(
-        given <= 0 or kept >= share
-        for given, kept, share in (
-            (request.gpu_milli, left.gpu_milli, fair_share.gpu_milli),
-            (request.cpu_millis, left.cpu_millis, fair_share.cpu_millis),
-            (request.memory_mib, left.memory_mib, fair_share.memory_mib),
-        )
-    )
+    """True when a queue keeps at least its fair share of what a job (`request`) gives back."""
+    resource = _deciding(request)
+    kept: int = getattr(allocated - request, resource)
+    return kept >= getattr(fair_share, resource)
 
 
 def reclaim_allowed(
@@ -39,7 +44,8 @@ def reclaim_allowed(
     """True when a queue may evict a job (`victim_request`) of another queue to place `request`.
 
     The reclaimer must stay within its fair share once its job runs, and the victim queue must
-    keep at least its fair share of every resource the evicted job gives back. Each permitted
+    keep at least its fair share of what the evicted job gives back (GPUs; CPU for CPU-only
+    jobs). Each permitted
     reclaim moves resources only from above a share to at-or-below one, so the victim can never
     take them back: there is no evict/allocate ping-pong between queues.
     """

@@ -14,9 +14,10 @@ from scheduler.core.fairshare import (
     QueueTreeError,
     build_tree,
     order_pending_jobs,
-    queue_order_key,
     snapshot_fair_shares,
 )
+from scheduler.core.fairshare.hierarchy import queue_path, queue_path_order_key
+from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for
 from scheduler.core.fairshare.tree import QueueTree
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus, Resources, Snapshot
 from scheduler.core.session import Session
@@ -96,8 +97,12 @@ class ProportionPlugin:
         session.job_order_keys.append(lambda job: rank.get(job.id, 0))
 
     def _queue_key(self, queue: str) -> object:
-        return queue_order_key(self.allocated.get(queue, Resources()),
-                               self.fair_share.get(queue, Resources()))
+        """Through the tree: at every level, the subtree furthest below its fair share first."""
+        tree = self.tree
+        if tree is None or queue not in tree.queues:
+            return (1,)  # jobs of unknown queues last (they are vetoed with a reason)
+        return (0, queue_path_order_key(queue_path(tree, queue), allocated=self.allocated,
+                                        fair_shares=self.fair_share))
 
     # -- questions -------------------------------------------------------------------------
     def _broken(self, job: Job) -> ReasonItem:
@@ -143,9 +148,7 @@ class ProportionPlugin:
         share = self.fair_share.get(job.queue, Resources())
         held = self.allocated.get(job.queue, Resources())
         after = held + job.total_request
-        if after.gpu_milli <= share.gpu_milli and (
-            job.total_request.gpu_milli > 0 or after.cpu_millis <= share.cpu_millis
-        ):
+        if may_reclaim_for(allocated=held, fair_share=share, request=job.total_request):
             return None
         return ReasonItem(
             "fair-share-reached",
@@ -161,8 +164,8 @@ class ProportionPlugin:
         share = self.fair_share.get(victim.queue)
         if share is None:
             return False  # a job of an unknown queue has no share to protect
-        left = self.allocated[victim.queue] - victim.total_request
-        return left.gpu_milli < share.gpu_milli
+        return not may_be_reclaimed(allocated=self.allocated[victim.queue], fair_share=share,
+                                    request=victim.total_request)
 
     def status(self, queue: str) -> tuple[Fraction, Resources, Resources] | None:
         """(allocated/fair-share ratio, allocated, fair share) of a queue, for explanations."""

@@ -95,3 +95,16 @@ def test_any_sequence_of_permitted_reclaims_terminates_without_repeating(
         pending[q].remove(r)
         running[q].append(r)
     raise AssertionError("reclaims did not come to rest within 500 steps")
+
+
+def test_plentiful_cpu_does_not_block_a_gpu_reclaim() -> None:
+    # CPU is uncontended, so the victim's CPU share equals its CPU demand (8000): evicting any job
+    # "goes below" it on CPU. GPUs decide: 5 − 1 = 4 ≥ 4 → allowed.
+    assert reclaim_allowed(
+        reclaimer_allocated=Resources(),
+        reclaimer_share=gpus(2000),
+        request=Resources(cpu_millis=1000, gpu_milli=1000),
+        victim_allocated=Resources(cpu_millis=8000, gpu_milli=5000),
+        victim_share=Resources(cpu_millis=8000, gpu_milli=4000),
+        victim_request=Resources(cpu_millis=1000, gpu_milli=1000),
+    )
