@@ -22,14 +22,16 @@ def may_reclaim_for(*, allocated: Resources, fair_share: Resources, request: Res
     """True when a queue holding `allocated` stays within `fair_share` with `request` placed."""
     resource = _deciding(request)
     held: int = getattr(allocated + request, resource)
-    return held <= getattr(fair_share, resource)
+    share: int = getattr(fair_share, resource)
+    return held <= share
 
 
 def may_be_reclaimed(*, allocated: Resources, fair_share: Resources, request: Resources) -> bool:
     """True when a queue keeps at least its fair share of what a job (`request`) gives back."""
     resource = _deciding(request)
     kept: int = getattr(allocated - request, resource)
-    return kept >= getattr(fair_share, resource)
+    share: int = getattr(fair_share, resource)
+    return kept >= share
 
 
 def reclaim_allowed(
