@@ -20,6 +20,8 @@ STATUS_STYLE = {
     "cancelled": "dim",
 }
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "preempted"})
+# Borderless like kubectl: rows stay one line each, easy to grep and to read.
+LIST_STYLE: dict[str, Any] = {"box": None, "header_style": "bold", "pad_edge": False}
 
 
 def number(value: object, *, digits: int = 2) -> str:
@@ -117,7 +119,7 @@ def placement(job: Mapping[str, Any]) -> str:
 
 def jobs_table(jobs: Iterable[Mapping[str, Any]], *, title: str | None = None) -> Table:
     """One row per job: id, name, queue, status, GPUs, age, and where it runs or why it waits."""
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(title=title, title_justify="left", **LIST_STYLE)
     for header in ("ID", "NAME", "QUEUE", "STATUS", "GPUS", "PRIO", "AGE"):
         table.add_column(header, no_wrap=True)
     table.add_column("NODE / REASON", overflow="fold")
@@ -155,7 +157,7 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
         ("priority", number(job.get("priority", 0))),
         ("preemptible", str(job.get("preemptible", "-")).lower()),
         ("requeue", str(job.get("requeue", "-")).lower()),
-        ("command", " ".join(map(str, command)) if isinstance(command, list) else str(command)),
+        ("command", " ".join(map(str, command)) if isinstance(command, list) else "-"),
         ("created", when(job.get("created_at"))),
     ]
     if job.get("started_at"):
@@ -175,7 +177,7 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
     allocations = job.get("allocations") or []
     if not allocations:
         return sheet
-    table = Table(title="allocations", title_justify="left")
+    table = Table(title="allocations", title_justify="left", **LIST_STYLE)
     for header in ("REPLICA", "NODE", "GPU", "UUID", "FRACTION"):
         table.add_column(header, no_wrap=True)
     for allocation in allocations:
@@ -211,7 +213,7 @@ def queue_rows(queues: Sequence[Mapping[str, Any]]) -> list[tuple[int, Mapping[s
 
 def queues_table(queues: Sequence[Mapping[str, Any]]) -> Table:
     """The queue tree: deserved, fair share, allocated (and its ratio to fair), limit, pending."""
-    table = Table()
+    table = Table(**LIST_STYLE)
     table.add_column("QUEUE", no_wrap=True)
     for header in ("DESERVED", "FAIR SHARE", "ALLOCATED"):
         table.add_column(header, justify="right", no_wrap=True)
@@ -252,7 +254,7 @@ def node_state(node: Mapping[str, Any]) -> Text:
 
 def nodes_table(nodes: Sequence[Mapping[str, Any]]) -> Table:
     """One row per GPU (a node without GPUs gets one row): state, model, allocation, use, health."""
-    table = Table()
+    table = Table(**LIST_STYLE)
     for header in ("NODE", "STATE", "ENFORCE", "GPU", "MODEL"):
         table.add_column(header, no_wrap=True)
     table.add_column("ALLOCATED", no_wrap=True)
