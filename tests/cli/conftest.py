@@ -1,4 +1,4 @@
-"""A small real HTTP server with canned answers per the REST contract, and a CLI runner against it."""
+"""A small real HTTP server with canned answers per the REST contract, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ Handler = Callable[[Seen], Reply]
 
 
 class FakeApi:
-    """Routes (method, path) to replies; a list of replies is served in order, the last one sticks."""
+    """Routes (method, path) to replies; a list is served in order, the last one sticks."""
 
     Reply = Reply
 
@@ -154,7 +154,7 @@ APP = make_app()
 
 @dataclass
 class Cli:
-    """Runs `gpusched ARGS` in-process with GPUSCHED_URL/TOKEN/HOME pointing at the test's server."""
+    """Runs `gpusched ARGS` in-process, GPUSCHED_URL/TOKEN/HOME pointing at the test server."""
 
     env: dict[str, str | None]
 

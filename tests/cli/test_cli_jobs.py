@@ -149,7 +149,9 @@ def test_explain_ranks_reasons_with_their_numbers_and_node_failures(api, cli):
     assert squash(first).startswith("1 queue-limit queue nlp is at its limit of 16 GPUs")
     assert squash(second).startswith("2 near-miss node-b has 6 of the 8 free GPUs")
     assert "limit_gpus=16" in out and "free_gpus=6" in out
-    failure_lines = [squash(line) for line in out.splitlines() if line.strip().startswith(("gpu-count", "cpu"))]
+    failure_lines = [
+        squash(line) for line in out.splitlines() if line.strip().startswith(("gpu-count", "cpu"))
+    ]
     assert failure_lines[0].startswith("gpu-count 900")  # the biggest count first
     assert failure_lines[1].startswith("cpu 12")
 
@@ -216,7 +218,9 @@ def test_logs_follow_waits_for_a_job_that_has_written_nothing_yet(api, cli):
 
     def logs(seen):
         text = next(texts)
-        return api.Reply(404, {"detail": "no logs yet"}) if text is None else api.Reply(200, text=text)
+        if text is None:
+            return api.Reply(404, {"detail": "no logs yet"})
+        return api.Reply(200, text=text)
 
     api.on("GET", "/v1/jobs/j/logs", logs)
 
