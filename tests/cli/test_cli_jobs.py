@@ -13,9 +13,7 @@ RUNNING = {
     "replicas": 1,
     "priority": 0,
     "created_at": 1_700_000_000.0,
-    "allocations": [
-        {"node": "node-a", "gpu_index": 3, "gpu_uuid": "GPU-aaa", "gpu_fraction": 0.5}
-    ],
+    "allocations": [{"node": "node-a", "gpu_index": 3, "gpu_uuid": "GPU-aaa", "gpu_fraction": 0.5}],
 }
 PENDING = {
     "id": "j-wait",
