@@ -162,20 +162,35 @@ class ApiClient:
         return _json_of(response) if response.content else None
 
     def list_all(self, path: str, *, limit: int | None = None, **params: Any) -> list[Any]:
-        """Every item of a list endpoint: a plain JSON list, or pages of `{"items", "total"}`."""
+        """Every item of a list endpoint (at most `limit`), following pages; see `list_page`."""
+        return self.list_page(path, limit=limit, **params)[0]
+
+    def list_page(
+        self, path: str, *, limit: int | None = None, **params: Any
+    ) -> tuple[list[Any], int | None]:
+        """Items of a list endpoint and how many match in all (None when the server won't say).
+
+        Pages are asked for with `limit`/`offset`; the total comes from `X-Total-Count` (a plain
+        JSON list) or `total` (an `{"items", "total"}` object). A list without a total is taken
+        as the whole answer: asking again at another offset would only repeat it.
+        """
         items: list[Any] = []
         while True:
             page_size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
-            payload = self.get(path, limit=page_size, offset=len(items), **params)
+            query = {**params, "limit": page_size, "offset": len(items)}
+            response = self.request("GET", path, params=query)
+            payload = _json_of(response)
             if isinstance(payload, list):
-                # An unpaged reply is the whole list: asking again would only repeat it.
-                return payload if limit is None else payload[:limit]
-            page = _items_of(payload, path)
+                page, total = payload, _count_header(response)
+                if total is None:
+                    return (payload if limit is None else payload[:limit]), None
+            else:
+                page = _items_of(payload, path)
+                total = payload.get("total") if isinstance(payload.get("total"), int) else None
             items.extend(page)
-            total = payload.get("total")
-            done = not page or (isinstance(total, int) and len(items) >= total)
-            if done or (limit is not None and len(items) >= limit):
-                return items
+            finished = len(page) < page_size or (total is not None and len(items) >= total)
+            if finished or (limit is not None and len(items) >= limit):
+                return items, total
 
     def _unreachable(self) -> ApiError:
         return ApiError(
@@ -225,6 +240,11 @@ def _json_of(response: httpx.Response) -> Any:
             f"{response.request.method} {response.request.url.path} answered "
             f"{response.status_code} with a body that is not JSON: {response.text[:200]!r}"
         ) from err
+
+
+def _count_header(response: httpx.Response) -> int | None:
+    value = response.headers.get("X-Total-Count", "")
+    return int(value) if value.isdigit() else None
 
 
 def _items_of(payload: Any, path: str) -> list[Any]:

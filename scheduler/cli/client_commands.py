@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List jobs, newest first."""
         with connect(url, token) as api:
-            found = api.list_all(
+            found, total = api.list_page(
                 "/v1/jobs", limit=limit, queue=queue, status=status.value if status else None
             )
         if json_output:
@@ -162,6 +162,8 @@ def register(app: typer.Typer) -> None:
             err_console().print("no jobs" + (f" in queue {queue}" if queue else ""))
         else:
             console().print(jobs_table(found))
+        if not json_output and total is not None and total > len(found):
+            err_console().print(f"[dim]{len(found)} of {total} shown; --limit for more[/dim]")
 
     @app.command()
     def job(

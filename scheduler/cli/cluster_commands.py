@@ -254,13 +254,18 @@ def uncordon(
 @nodes_app.command("join-token")
 def join_token(
     ctx: typer.Context,
+    ttl: Annotated[
+        float | None,
+        typer.Option("--ttl", help="Seconds until it expires (server default: a day).", min=1),
+    ] = None,
     json_output: JsonOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Make a token a new node's agent joins with (admin); prints the token."""
     with connect(url, token, ctx) as api:
-        made = api.send("POST", "/v1/agents/join-tokens", {})
+        body = {} if ttl is None else {"ttl_seconds": ttl}
+        made = api.send("POST", "/v1/agents/join-tokens", body)
         server = api.config.url
     if json_output:
         print_json(made)

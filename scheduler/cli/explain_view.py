@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from scheduler.cli.render import number, status_text
+from scheduler.cli.render import as_float, number, placement, status_text
 
 KIND_MEANING = {
     "unschedulable": "capacity is taken now; finishing or evicted jobs may make room",
@@ -26,8 +26,20 @@ def _value(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def explanation(explain: Mapping[str, Any]) -> RenderableType:
+def normalised(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The explain fields at the top level, whether the server nests them under `reason` or not."""
+    reason = answer.get("reason")
+    nested: Mapping[str, Any] = reason if isinstance(reason, Mapping) else {}
+    flat = dict(answer)
+    flat["job_id"] = answer.get("job_id") or answer.get("id")
+    for key in ("kind", "summary", "items", "node_failures"):
+        flat[key] = answer.get(key) or nested.get(key)
+    return flat
+
+
+def explanation(answer: Mapping[str, Any]) -> RenderableType:
     """The whole answer: headline, ranked reasons with their data, then failures per filter."""
+    explain = normalised(answer)
     job_id = str(explain.get("job_id", "?"))
     status = str(explain.get("status", ""))
     kind = explain.get("kind")
@@ -41,16 +53,32 @@ def explanation(explain: Mapping[str, Any]) -> RenderableType:
     summary = explain.get("summary")
     if summary:
         parts.append(Text(f"  {summary}", style="bold"))
+    if explain.get("queue") and as_float(explain.get("queue_deserved_gpus")) is not None:
+        parts.append(_queue_line(explain))
+    where = placement(explain)
+    if where:
+        parts.append(Text(f"  runs on {where}"))
     items = [item for item in explain.get("items") or [] if isinstance(item, Mapping)]
     failures = explain.get("node_failures") or {}
     if not items and not failures:
-        parts.append(Text(_nothing_to_explain(status), style="dim"))
+        if status == "pending" or not summary:
+            parts.append(Text(_nothing_to_explain(status), style="dim"))
         return Group(*parts)
     if items:
         parts.extend([Text(""), _reasons(items)])
     if isinstance(failures, Mapping) and failures:
         parts.extend([Text(""), _failures(failures)])
     return Group(*parts)
+
+
+def _queue_line(explain: Mapping[str, Any]) -> Text:
+    numbers = [
+        ("deserved", explain.get("queue_deserved_gpus")),
+        ("fair share", explain.get("queue_fair_share_gpus")),
+        ("allocated", explain.get("queue_allocated_gpus")),
+    ]
+    shown = ", ".join(f"{label} {number(value)}" for label, value in numbers if value is not None)
+    return Text(f"  queue {explain['queue']}: {shown} GPUs", style="dim")
 
 
 def _nothing_to_explain(status: str) -> str:

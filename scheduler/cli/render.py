@@ -289,6 +289,8 @@ def nodes_table(nodes: Sequence[Mapping[str, Any]]) -> Table:
 
 
 def _health(gpu: Mapping[str, Any]) -> Text:
+    if gpu.get("present") is False:
+        return Text("gone (not seen by the agent)", style="red")
     if gpu.get("healthy", True):
         return Text("ok", style="green")
     return Text(str(gpu.get("health_reason") or "unhealthy"), style="red")

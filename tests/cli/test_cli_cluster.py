@@ -248,3 +248,11 @@ def test_top_once_with_the_server_down_exits_1(cli, dead_url):
 
     assert result.exit_code == 1
     assert "cannot reach gpusched" in result.stderr
+
+
+def test_join_token_ttl_goes_in_the_body(api, cli):
+    api.json("POST", "/v1/agents/join-tokens", {"token": "gsj_x", "expires_at": 2e9}, 201)
+
+    assert cli("nodes", "join-token", "--ttl", "600").exit_code == 0
+
+    assert api.seen("POST", "/v1/agents/join-tokens")[0].body == {"ttl_seconds": 600.0}

@@ -226,3 +226,62 @@ def test_logs_follow_waits_for_a_job_that_has_written_nothing_yet(api, cli):
 
     assert result.exit_code == 0, result.output
     assert result.stdout == "boom\n"
+
+
+def test_jobs_follows_x_total_count_pages_and_says_when_more_exist(api, cli):
+    jobs = [dict(RUNNING, id=f"j{i}") for i in range(250)]
+
+    def page(seen):
+        start, size = int(seen.query["offset"]), int(seen.query["limit"])
+        return api.Reply(200, jobs[start : start + size], headers={"X-Total-Count": "250"})
+
+    api.on("GET", "/v1/jobs", page)
+
+    everything = cli("jobs", "--json", "--limit", "1000")
+    some = cli("jobs", "--limit", "150")
+
+    assert [job["id"] for job in json.loads(everything.stdout)] == [f"j{i}" for i in range(250)]
+    assert "150 of 250 shown; --limit for more" in some.stderr
+    assert sum("j1" in line.split() for line in some.stdout.splitlines()) == 1
+    assert not any("j150" in line.split() for line in some.stdout.splitlines())
+
+
+def test_explain_reads_reasons_nested_under_reason_with_the_queue_numbers(api, cli):
+    nested = {
+        "id": "j-wait",
+        "status": "pending",
+        "summary": EXPLAIN["summary"],
+        "reason": {k: EXPLAIN[k] for k in ("kind", "summary", "items", "node_failures")},
+        "queue": "nlp",
+        "queue_deserved_gpus": 4.0,
+        "queue_fair_share_gpus": 6.0,
+        "queue_allocated_gpus": 16.0,
+        "allocations": [],
+    }
+    api.json("GET", "/v1/jobs/j-wait/explain", nested)
+
+    result = cli("explain", "j-wait")
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "job j-wait is pending — unschedulable" in out
+    assert "queue nlp: deserved 4, fair share 6, allocated 16 GPUs" in out
+    assert "1 queue-limit" in squash(out) and "2 near-miss" in squash(out)
+    assert "gpu-count 900" in squash(out)
+
+
+def test_explain_of_a_running_job_shows_where_it_runs(api, cli):
+    answer = {
+        "id": "j-run",
+        "status": "running",
+        "summary": "running with 1 GPU share(s)",
+        "reason": None,
+        "allocations": RUNNING["allocations"],
+    }
+    api.json("GET", "/v1/jobs/j-run/explain", answer)
+
+    result = cli("explain", "j-run")
+
+    assert result.exit_code == 0, result.output
+    assert "running with 1 GPU share(s)" in result.stdout
+    assert "runs on node-a:3(0.5)" in result.stdout
