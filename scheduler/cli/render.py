@@ -45,23 +45,29 @@ def mib(value: object) -> str:
     return f"{number(value, digits=0)}M"
 
 
-def age(timestamp: object, *, now: float | None = None) -> str:
-    """How long ago a Unix time was: "45s", "12m", "3h", "2d"; "-" when unknown."""
-    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
-        return "-"
-    seconds = max(0.0, (time.time() if now is None else now) - float(timestamp))
+def duration(seconds: float) -> str:
+    """A span in its largest unit: "45s", "12m", "3h", "2d"."""
+    seconds = abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
 
 
-def when(timestamp: object) -> str:
-    """A Unix time as local date and time, with its age."""
+def age(timestamp: object, *, now: float | None = None) -> str:
+    """How long ago a Unix time was ("45s", "3h"); "-" when unknown, "0s" for a future time."""
+    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+        return "-"
+    return duration(max(0.0, (time.time() if now is None else now) - float(timestamp)))
+
+
+def when(timestamp: object, *, now: float | None = None) -> str:
+    """A Unix time as local date and time, with how long ago (or how far ahead) it is."""
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         return "-"
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(timestamp)))
-    return f"{stamp} ({age(timestamp)} ago)"
+    delta = float(timestamp) - (time.time() if now is None else now)
+    return f"{stamp} (in {duration(delta)})" if delta > 0 else f"{stamp} ({duration(delta)} ago)"
 
 
 def status_text(status: object) -> Text:
