@@ -16,11 +16,14 @@ from scheduler.cli.client import ApiClient, ApiError, path_for
 from scheduler.cli.explain_view import explanation
 from scheduler.cli.output import (
     JsonOption,
+    OutputFormat,
+    OutputOption,
     TokenOption,
     UrlOption,
     connect,
     console,
     err_console,
+    json_wanted,
     print_json,
 )
 from scheduler.cli.render import TERMINAL_STATUSES, job_detail, jobs_table
@@ -107,6 +110,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         name: Annotated[str | None, typer.Option("--name", help="A name to find it by.")] = None,
         json_output: JsonOption = False,
+        output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
@@ -133,7 +137,7 @@ def register(app: typer.Typer) -> None:
         headers = {"Idempotency-Key": str(uuid.uuid4())}
         with connect(url, token) as api:
             job = api.send("POST", "/v1/jobs", body, headers=headers)
-        if json_output:
+        if json_wanted(output, json_output):
             print_json(job)
         else:
             typer.echo(job.get("id", "") if isinstance(job, dict) else job)
@@ -148,6 +152,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--limit", help="At most this many, newest first.", min=1)
         ] = 200,
         json_output: JsonOption = False,
+        output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
@@ -156,26 +161,27 @@ def register(app: typer.Typer) -> None:
             found, total = api.list_page(
                 "/v1/jobs", limit=limit, queue=queue, status=status.value if status else None
             )
-        if json_output:
+        if json_wanted(output, json_output):
             print_json(found)
         elif not found:
             err_console().print("no jobs" + (f" in queue {queue}" if queue else ""))
         else:
             console().print(jobs_table(found))
-        if not json_output and total is not None and total > len(found):
+        if not json_wanted(output, json_output) and total is not None and total > len(found):
             err_console().print(f"[dim]{len(found)} of {total} shown; --limit for more[/dim]")
 
     @app.command()
     def job(
         job_id: Annotated[str, typer.Argument(metavar="ID", help="Job id.")],
         json_output: JsonOption = False,
+        output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
         """Show one job: request, status, allocations, and why it waits."""
         with connect(url, token) as api:
             found = api.get(path_for("jobs", job_id))
-        if json_output:
+        if json_wanted(output, json_output):
             print_json(found)
         else:
             console().print(job_detail(found))
@@ -183,11 +189,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def cancel(
         job_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Job ids.")],
+        json_output: JsonOption = False,
+        output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
         """Cancel jobs (running ones are stopped); exit 1 if any could not be cancelled."""
         failed = 0
+        replies: list[Any] = []
+        as_json = json_wanted(output, json_output)
         with connect(url, token) as api:
             for job_id in job_ids:
                 try:
@@ -198,8 +208,12 @@ def register(app: typer.Typer) -> None:
                     failed += 1
                     err_console().print(f"[red]error:[/red] {escape(job_id)}: {escape(str(err))}")
                     continue
+                replies.append(reply)
                 status = reply.get("status") if isinstance(reply, dict) else None
-                typer.echo(f"{job_id}: {status or 'cancelled'}")
+                if not as_json:
+                    typer.echo(f"{job_id}: {status or 'cancelled'}")
+        if as_json:
+            print_json(replies)
         if failed:
             raise typer.Exit(1)
 
@@ -207,13 +221,14 @@ def register(app: typer.Typer) -> None:
     def explain(
         job_id: Annotated[str, typer.Argument(metavar="ID", help="Job id.")],
         json_output: JsonOption = False,
+        output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
         """Why a job is pending: ranked reasons with numbers, and node failures per check."""
         with connect(url, token) as api:
             answer = api.get(path_for("jobs", job_id, "explain"))
-        if json_output:
+        if json_wanted(output, json_output):
             print_json(answer)
         else:
             console().print(explanation(answer))

@@ -9,11 +9,14 @@ import typer
 from scheduler.cli.client import path_for
 from scheduler.cli.output import (
     JsonOption,
+    OutputFormat,
+    OutputOption,
     TokenOption,
     UrlOption,
     connect,
     console,
     err_console,
+    json_wanted,
     print_json,
     remember_connection,
 )
@@ -85,6 +88,7 @@ PriorityOption = Annotated[
 def queues(
     ctx: typer.Context,
     json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -94,7 +98,7 @@ def queues(
         return
     with connect(url, token) as api:
         found = api.list_all("/v1/queues")
-    if json_output:
+    if json_wanted(output, json_output):
         print_json(found)
     elif not found:
         err_console().print("no queues yet: gpusched queues create NAME --deserved-gpus N")
@@ -107,13 +111,14 @@ def show_queue(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Queue name.")],
     json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Show one queue."""
     with connect(url, token, ctx) as api:
         found = api.get(path_for("queues", name))
-    if json_output:
+    if json_wanted(output, json_output):
         print_json(found)
     else:
         console().print(queues_table([found]))
@@ -131,6 +136,7 @@ def create_queue(
     weight: WeightOption = None,
     priority: PriorityOption = None,
     json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -145,7 +151,7 @@ def create_queue(
     )
     with connect(url, token, ctx) as api:
         created = api.send("POST", "/v1/queues", body)
-    if json_output:
+    if json_wanted(output, json_output):
         print_json(created)
     else:
         typer.echo(f"queue {name} created")
@@ -162,6 +168,7 @@ def set_queue(
     priority: PriorityOption = None,
     parent: ParentOption = None,
     json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -181,7 +188,7 @@ def set_queue(
         )
     with connect(url, token, ctx) as api:
         updated = api.send("PATCH", path_for("queues", name), changes)
-    if json_output:
+    if json_wanted(output, json_output):
         print_json(updated)
     else:
         typer.echo(f"queue {name} updated: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
@@ -204,6 +211,7 @@ def delete_queue(
 def nodes(
     ctx: typer.Context,
     json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -213,7 +221,7 @@ def nodes(
         return
     with connect(url, token) as api:
         found = api.list_all("/v1/nodes")
-    if json_output:
+    if json_wanted(output, json_output):
         print_json(found)
     elif not found:
         err_console().print("no nodes yet: start an agent, or `gpusched up` for a local one")
@@ -222,33 +230,42 @@ def nodes(
 
 
 def _set_cordon(
-    ctx: typer.Context, *, name: str, action: str, url: str | None, token: str | None
+    ctx: typer.Context, *, name: str, action: str, as_json: bool, url: str | None, token: str | None
 ) -> None:
     with connect(url, token, ctx) as api:
-        api.send("POST", path_for("nodes", name, action))
-    typer.echo(f"node {name} {action}ed")
+        node = api.send("POST", path_for("nodes", name, action))
+    if as_json:
+        print_json(node)
+    else:
+        typer.echo(f"node {name} {action}ed")
 
 
 @nodes_app.command("cordon")
 def cordon(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Node name.")],
+    json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Stop placing new jobs on a node; running jobs stay (admin)."""
-    _set_cordon(ctx, name=name, action="cordon", url=url, token=token)
+    as_json = json_wanted(output, json_output)
+    _set_cordon(ctx, name=name, action="cordon", as_json=as_json, url=url, token=token)
 
 
 @nodes_app.command("uncordon")
 def uncordon(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Node name.")],
+    json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Let the scheduler place jobs on a node again (admin)."""
-    _set_cordon(ctx, name=name, action="uncordon", url=url, token=token)
+    as_json = json_wanted(output, json_output)
+    _set_cordon(ctx, name=name, action="uncordon", as_json=as_json, url=url, token=token)
 
 
 @nodes_app.command("join-token")
@@ -259,6 +276,7 @@ def join_token(
         typer.Option("--ttl", help="Seconds until it expires (server default: a day).", min=1),
     ] = None,
     json_output: JsonOption = False,
+    output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -267,7 +285,7 @@ def join_token(
         body = {} if ttl is None else {"ttl_seconds": ttl}
         made = api.send("POST", "/v1/agents/join-tokens", body)
         server = api.config.url
-    if json_output:
+    if json_wanted(output, json_output):
         print_json(made)
         return
     typer.echo(made.get("token", ""))

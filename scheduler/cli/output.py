@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from collections.abc import Iterator
@@ -30,9 +31,27 @@ TokenOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class OutputFormat(enum.StrEnum):
+    """How a command prints what the API answered."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", "-o", help="table (for people) or json (the API's objects)."),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the API's JSON instead of a table.")
 ]
+
+
+def json_wanted(output: OutputFormat, json_flag: bool) -> bool:
+    """`--json` is short for `--output json`."""
+    return json_flag or output is OutputFormat.JSON
 
 
 def console() -> Console:

@@ -226,6 +226,9 @@ def queues_table(queues: Sequence[Mapping[str, Any]]) -> Table:
     table.add_column("ALLOC / FAIR", no_wrap=True)
     for header in ("LIMIT", "WEIGHT", "PRIO", "PENDING"):
         table.add_column(header, justify="right", no_wrap=True)
+    with_running = any("running_jobs" in queue for queue in queues)
+    if with_running:
+        table.add_column("RUNNING", justify="right", no_wrap=True)
     for depth, queue in queue_rows(queues):
         fair = queue.get("fair_share_gpus")
         allocated = queue.get("allocated_gpus")
@@ -246,6 +249,7 @@ def queues_table(queues: Sequence[Mapping[str, Any]]) -> Table:
             number(queue.get("over_quota_weight")),
             number(queue.get("priority")),
             number(queue.get("pending_jobs")),
+            *([number(queue.get("running_jobs"))] if with_running else []),
         )
     return table
 

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
 from rich.console import Group, RenderableType
 from rich.live import Live
+from rich.rule import Rule
 from rich.text import Text
 
 from scheduler.cli.client import ApiClient, ApiError
-from scheduler.cli.output import TokenOption, UrlOption, connect, console, fail
+from scheduler.cli.output import (
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    TokenOption,
+    UrlOption,
+    connect,
+    console,
+    fail,
+    json_wanted,
+    print_json,
+)
 from scheduler.cli.render import as_float, bar, jobs_table, nodes_table, number, queues_table
+
+# Between frames; a module attribute so tests can replace the wait.
+pause = time.sleep
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,34 +41,56 @@ class Snapshot:
     running: list[Mapping[str, Any]] = field(default_factory=list)
     pending: list[Mapping[str, Any]] = field(default_factory=list)
     taken_at: float = 0.0
+    nodes_hidden: str = ""
+    """Why nodes are missing (a user token may not list them); empty when they were read."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The frame's data as one JSON object (what `top --once --output json` prints)."""
+        return {
+            "taken_at": self.taken_at,
+            "queues": self.queues,
+            "nodes": self.nodes,
+            "running": self.running,
+            "pending": self.pending,
+        }
 
 
 def fetch(api: ApiClient, *, max_jobs: int) -> Snapshot:
-    """Read everything one frame needs (four GETs)."""
+    """Read everything one frame needs (four GETs); nodes may be refused to a non-admin token."""
+    nodes: list[Mapping[str, Any]] = []
+    hidden = ""
+    try:
+        nodes = api.list_all("/v1/nodes")
+    except ApiError as err:
+        if err.status != 403:
+            raise
+        hidden = "GPUs hidden: listing nodes needs an admin token"
     return Snapshot(
         queues=api.list_all("/v1/queues"),
-        nodes=api.list_all("/v1/nodes"),
+        nodes=nodes,
         running=api.list_all("/v1/jobs", limit=max_jobs, status="running"),
         pending=api.list_all("/v1/jobs", limit=max_jobs, status="pending"),
         taken_at=time.time(),
+        nodes_hidden=hidden,
     )
 
 
 def cluster_line(snapshot: Snapshot, *, max_jobs: int) -> Text:
-    """GPUs allocated of total (with a bar), mean utilisation, running and pending counts."""
+    """GPUs allocated of total (with a bar), mean utilisation, nodes, running and pending counts."""
     gpus = [gpu for node in snapshot.nodes for gpu in node.get("gpus") or []]
     allocated = sum(_num(gpu.get("allocated_fraction")) for gpu in gpus)
     utilisations = [_num(gpu.get("utilization")) for gpu in gpus if _is_num(gpu.get("utilization"))]
-    line = Text("GPUs ")
-    line.append(f"{number(allocated)}/{len(gpus)} allocated ")
-    line.append_text(bar(allocated / len(gpus) if gpus else None, width=20, style="cyan"))
-    if utilisations:
-        line.append("   util ")
-        line.append_text(bar(sum(utilisations) / len(utilisations) / 100.0, width=10))
-    ready = sum(1 for node in snapshot.nodes if node.get("ready") and not node.get("cordoned"))
-    line.append(f"   nodes {ready}/{len(snapshot.nodes)} schedulable")
-    line.append(f"   running {_count(snapshot.running, max_jobs)}", style="green")
-    line.append(f"   pending {_pending_total(snapshot, max_jobs)}", style="yellow")
+    line = Text()
+    if not snapshot.nodes_hidden:
+        line.append(f"GPUs {number(allocated)}/{len(gpus)} allocated ")
+        line.append_text(bar(allocated / len(gpus) if gpus else None, width=20, style="cyan"))
+        if utilisations:
+            line.append("  util ")
+            line.append_text(bar(sum(utilisations) / len(utilisations) / 100.0, width=10))
+        ready = sum(1 for node in snapshot.nodes if node.get("ready") and not node.get("cordoned"))
+        line.append(f"  nodes {ready}/{len(snapshot.nodes)} schedulable\n")
+    line.append(f"jobs: running {_count(snapshot.running, max_jobs)}", style="green")
+    line.append(f"  pending {_pending_total(snapshot, max_jobs)}", style="yellow")
     return line
 
 
@@ -61,23 +98,29 @@ def frame(
     snapshot: Snapshot | None, *, url: str, max_jobs: int, error: str | None
 ) -> RenderableType:
     """One screen: header, cluster totals, queues, GPUs, running then pending jobs."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at if snapshot else None))
-    header = Text.assemble(("gpusched top", "bold"), f"  {url}  {stamp}")
+    header = Text.assemble(("gpusched top", "bold"), f"  {url}")
+    if snapshot is not None:
+        header.append(time.strftime("  %H:%M:%S", time.localtime(snapshot.taken_at)))
     parts: list[RenderableType] = [header]
     if error:
         parts.append(Text(f"error: {error} (showing the last good data)", style="red"))
     if snapshot is None:
         return Group(*parts)
     parts.append(cluster_line(snapshot, max_jobs=max_jobs))
+    parts.append(Rule("queues", align="left", style="dim"))
     parts.append(
         queues_table(snapshot.queues) if snapshot.queues else Text("no queues", style="dim")
     )
-    parts.append(nodes_table(snapshot.nodes) if snapshot.nodes else Text("no nodes", style="dim"))
-    jobs = [*snapshot.running, *snapshot.pending]
-    if jobs:
-        parts.append(jobs_table(jobs, title="jobs (running, then pending)"))
+    parts.append(Rule("GPUs", align="left", style="dim"))
+    if snapshot.nodes_hidden:
+        parts.append(Text(snapshot.nodes_hidden, style="dim"))
+    elif snapshot.nodes:
+        parts.append(nodes_table(snapshot.nodes))
     else:
-        parts.append(Text("no running or pending jobs", style="dim"))
+        parts.append(Text("no nodes", style="dim"))
+    parts.append(Rule("jobs: running, then pending", align="left", style="dim"))
+    jobs = [*snapshot.running, *snapshot.pending]
+    parts.append(jobs_table(jobs) if jobs else Text("no running or pending jobs", style="dim"))
     return Group(*parts)
 
 
@@ -94,42 +137,65 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option("--jobs", help="Show at most this many running and pending jobs.", min=1),
         ] = 20,
+        json_output: JsonOption = False,
+        output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
         """Live view of queues (share vs allocated), GPUs (allocated, utilisation) and jobs."""
+        as_json = json_wanted(output, json_output)
+        if as_json and not once:
+            raise typer.BadParameter("JSON output is one snapshot: add --once")
         with connect(url, token) as api:
             if once:
                 snapshot = fetch(api, max_jobs=max_jobs)
+                if as_json:
+                    print_json(snapshot.as_json())
+                    return
                 console().print(frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=None))
                 return
             try:
-                _live(api, interval=interval, max_jobs=max_jobs)
+                watch(api, interval=interval, max_jobs=max_jobs)
             except KeyboardInterrupt:
                 return
 
 
-def _live(api: ApiClient, *, interval: float, max_jobs: int) -> None:
+def watch(api: ApiClient, *, interval: float, max_jobs: int) -> None:
+    """Redraw every `interval` seconds until interrupted; a server that goes away is waited for.
+
+    On a terminal the frame is redrawn in place; otherwise (piped, logged) each frame is printed
+    after the last, like `top -b`.
+    """
     # The first read decides whether there is anything to watch: a wrong URL or token ends here.
-    snapshot: Snapshot | None = fetch(api, max_jobs=max_jobs)
-    error: str | None = None
-    with Live(
-        frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=None),
-        console=console(),
-        screen=True,
-        auto_refresh=False,
-    ) as live:
-        while True:
-            time.sleep(interval)
-            try:
-                snapshot, error = fetch(api, max_jobs=max_jobs), None
-            except ApiError as err:
-                if err.status in (401, 403):
-                    live.stop()
-                    fail(str(err))
-                error = str(err)  # a restarting server: keep the last frame and retry
-            view = frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=error)
-            live.update(view, refresh=True)
+    frames = _frames(api, interval=interval, max_jobs=max_jobs)
+    out = console()
+    if not out.is_terminal:
+        for view in frames:
+            out.print(view)
+            out.print()
+        return
+    with Live(next(frames), console=out, screen=True, auto_refresh=False) as live:
+        try:
+            for view in frames:
+                live.update(view, refresh=True)
+        except typer.Exit:
+            live.stop()
+            raise
+
+
+def _frames(api: ApiClient, *, interval: float, max_jobs: int) -> Iterator[RenderableType]:
+    snapshot = fetch(api, max_jobs=max_jobs)
+    yield frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=None)
+    while True:
+        pause(interval)
+        error: str | None = None
+        try:
+            snapshot = fetch(api, max_jobs=max_jobs)
+        except ApiError as err:
+            if err.status in (401, 403):
+                fail(str(err))
+            error = str(err)  # a restarting server: keep the last frame and retry
+        yield frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=error)
 
 
 def _is_num(value: object) -> bool:

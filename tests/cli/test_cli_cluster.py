@@ -256,3 +256,109 @@ def test_join_token_ttl_goes_in_the_body(api, cli):
     assert cli("nodes", "join-token", "--ttl", "600").exit_code == 0
 
     assert api.seen("POST", "/v1/agents/join-tokens")[0].body == {"ttl_seconds": 600.0}
+
+
+def test_queues_show_running_jobs_when_the_server_counts_them(api, cli):
+    api.json("GET", "/v1/queues", [dict(QUEUES[0], running_jobs=7)])
+
+    result = cli("queues")
+
+    assert "RUNNING" in result.stdout
+    assert line_with(result.stdout, "research").split()[-2:] == ["5", "7"]
+
+
+def _serve_cluster(api):
+    api.json("GET", "/v1/queues", QUEUES)
+    api.json("GET", "/v1/nodes", NODES)
+    api.json("GET", "/v1/jobs", [])
+
+
+def test_top_once_json_is_one_object_with_every_section(api, cli):
+    _serve_cluster(api)
+
+    result = cli("top", "--once", "-o", "json")
+
+    assert result.exit_code == 0, result.output
+    snapshot = json.loads(result.stdout)
+    assert snapshot["queues"] == QUEUES and snapshot["nodes"] == NODES
+    assert snapshot["running"] == [] and snapshot["pending"] == []
+    assert cli("top", "--json").exit_code == 2  # JSON of a live view makes no sense
+
+
+def test_top_without_an_admin_token_still_shows_queues_and_jobs(api, cli):
+    _serve_cluster(api)
+    api.json("GET", "/v1/nodes", {"detail": "admin token required"}, status=403)
+
+    result = cli("top", "--once")
+
+    assert result.exit_code == 0, result.output
+    assert "GPUs hidden: listing nodes needs an admin token" in result.stdout
+    assert "research" in result.stdout
+
+
+def test_top_live_redraws_keeps_going_through_a_server_error_and_stops_on_ctrl_c(
+    api, cli, monkeypatch
+):
+    from scheduler.cli import top
+
+    _serve_cluster(api)
+    api.on(
+        "GET",
+        "/v1/queues",
+        api.Reply(200, QUEUES),
+        api.Reply(503, {"detail": "restarting"}),
+        api.Reply(200, QUEUES),
+    )
+    sleeps = []
+
+    def fake_sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(top, "pause", fake_sleep)
+
+    result = cli("top", "--interval", "0.5")
+
+    assert result.exit_code == 0, result.output
+    assert sleeps == [0.5, 0.5, 0.5]
+    assert len(api.seen("GET", "/v1/queues")) == 3  # first frame, the failed one, the recovery
+    # Not a terminal: frames follow one another; the second shows the error over the last data.
+    frames = result.stdout.split("gpusched top  ")[1:]
+    assert len(frames) == 3
+    assert "restarting" in frames[1] and "research" in frames[1]
+    assert "restarting" not in frames[2]
+
+
+def test_top_live_stops_when_the_token_is_revoked(api, cli, monkeypatch):
+    from scheduler.cli import top
+
+    _serve_cluster(api)
+    api.on("GET", "/v1/queues", api.Reply(200, QUEUES), api.Reply(401, {"detail": "token revoked"}))
+    monkeypatch.setattr(top, "pause", lambda seconds: None)
+
+    result = cli("top")
+
+    assert result.exit_code == 1
+    assert "the token was rejected (token revoked" in result.stderr
+
+
+def test_top_on_a_terminal_redraws_in_place_and_gives_the_screen_back(api, cli, monkeypatch):
+    from scheduler.cli import top
+
+    _serve_cluster(api)
+    sleeps = []
+
+    def fake_sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(top, "pause", fake_sleep)
+
+    result = cli("top", TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", FORCE_COLOR="1")
+
+    assert result.exit_code == 0, result.output
+    assert "\x1b[?1049h" in result.stdout  # alternate screen entered...
+    assert result.stdout.rstrip().endswith("\x1b[?1049l")  # ...and left on Ctrl-C
+    assert "research" in result.stdout
