@@ -8,12 +8,14 @@ import time
 import uuid
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.markup import escape
 
 from scheduler.cli import cluster_commands, top
 from scheduler.cli.client import ApiClient, ApiError, path_for
 from scheduler.cli.explain_view import explanation
+from scheduler.cli.logs import LogCursor
 from scheduler.cli.output import (
     JsonOption,
     OutputFormat,
@@ -251,7 +253,9 @@ def register(app: typer.Typer) -> None:
         """Print a job's output (with --follow, until it finishes)."""
         with connect(url, token) as api:
             if not follow:
-                typer.echo(_log_bytes(api, job_id, replica, 0).decode(errors="replace"), nl=False)
+                response = _read_log(api, job_id, replica)
+                text = response.content.decode(errors="replace") if response else ""
+                typer.echo(text, nl=False)
                 return
             try:
                 _follow_logs(api, job_id=job_id, replica=replica, interval=interval)
@@ -262,37 +266,38 @@ def register(app: typer.Typer) -> None:
     top.register(app)
 
 
-def _log_bytes(api: ApiClient, job_id: str, replica: int | None, offset: int) -> bytes:
-    """The log from byte `offset` on; works whether or not the server honours Range."""
-    headers = {"Range": f"bytes={offset}-"} if offset else None
+def _read_log(
+    api: ApiClient, job_id: str, replica: int | None, headers: dict[str, str] | None = None
+) -> httpx.Response | None:
+    """One read of a job's log; None when a Range read finds nothing new (416)."""
     try:
-        response = api.request(
-            "GET",
-            path_for("jobs", job_id, "logs"),
-            params={"replica": replica},
-            headers=headers,
+        return api.request(
+            "GET", path_for("jobs", job_id, "logs"), params={"replica": replica}, headers=headers
         )
     except ApiError as err:
-        if err.status == 416:  # nothing past `offset` yet
-            return b""
+        if err.status == 416:
+            return None
         raise
-    return response.content if response.status_code == 206 else response.content[offset:]
 
 
 def _follow_logs(api: ApiClient, *, job_id: str, replica: int | None, interval: float) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    offset = 0
+    cursor = LogCursor()
     while True:
         # Status first, then logs: whatever was written before the job ended is read after it.
         status = api.get(path_for("jobs", job_id)).get("status")
         try:
-            chunk = _log_bytes(api, job_id, replica, offset)
+            response = _read_log(api, job_id, replica, cursor.range_header())
         except ApiError as err:
             if err.status != 404 or status in TERMINAL_STATUSES:
                 raise
-            chunk = b""  # the job exists but has written nothing yet
+            response = None  # the job exists but has written nothing yet
+        chunk = b""
+        if response is not None:
+            chunk, gap = cursor.advance(status_code=response.status_code, content=response.content)
+            if gap:
+                err_console().print("[dim]... (output skipped: it grew faster than read)[/dim]")
         if chunk:
-            offset += len(chunk)
             typer.echo(decoder.decode(chunk), nl=False)
         elif status in TERMINAL_STATUSES:
             typer.echo(decoder.decode(b"", final=True), nl=False)
