@@ -44,9 +44,7 @@ OutputOption = Annotated[
     OutputFormat,
     typer.Option("--output", "-o", help="table (for people) or json (the API's objects)."),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the API's JSON instead of a table.")
-]
+JsonOption = Annotated[bool, typer.Option("--json", help="Short for --output json.")]
 
 
 def json_wanted(output: OutputFormat, json_flag: bool) -> bool:

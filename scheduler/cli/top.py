@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.rule import Rule
 from rich.text import Text
@@ -95,9 +95,17 @@ def cluster_line(snapshot: Snapshot, *, max_jobs: int) -> Text:
 
 
 def frame(
-    snapshot: Snapshot | None, *, url: str, max_jobs: int, error: str | None
+    snapshot: Snapshot | None,
+    *,
+    url: str,
+    max_jobs: int,
+    error: str | None,
+    height: int | None = None,
 ) -> RenderableType:
-    """One screen: header, cluster totals, queues, GPUs, running then pending jobs."""
+    """One screen: header, cluster totals, queues, GPUs, running then pending jobs.
+
+    With a `height` (a terminal's), the job list is cut to what fits, saying how many are left.
+    """
     header = Text.assemble(("gpusched top", "bold"), f"  {url}")
     if snapshot is not None:
         header.append(time.strftime("  %H:%M:%S", time.localtime(snapshot.taken_at)))
@@ -120,7 +128,17 @@ def frame(
         parts.append(Text("no nodes", style="dim"))
     parts.append(Rule("jobs: running, then pending", align="left", style="dim"))
     jobs = [*snapshot.running, *snapshot.pending]
+    hidden = 0
+    if height is not None and jobs:
+        # Rows above the jobs: header, error, 2 cluster lines, 3 rules, both tables with headers.
+        gpu_rows = sum(max(1, len(node.get("gpus") or [])) for node in snapshot.nodes)
+        used = 6 + bool(error) + len(snapshot.queues) + 1 + gpu_rows + 1
+        room = max(1, height - used - 2)  # the jobs header and the "more" line
+        hidden = max(0, len(jobs) - room)
+        jobs = jobs[:room]
     parts.append(jobs_table(jobs) if jobs else Text("no running or pending jobs", style="dim"))
+    if hidden:
+        parts.append(Text(f"... {hidden} more (a taller window shows more)", style="dim"))
     return Group(*parts)
 
 
@@ -167,8 +185,9 @@ def watch(api: ApiClient, *, interval: float, max_jobs: int) -> None:
     after the last, like `top -b`.
     """
     # The first read decides whether there is anything to watch: a wrong URL or token ends here.
-    frames = _frames(api, interval=interval, max_jobs=max_jobs)
     out = console()
+    terminal = out if out.is_terminal else None
+    frames = _frames(api, interval=interval, max_jobs=max_jobs, terminal=terminal)
     if not out.is_terminal:
         for view in frames:
             out.print(view)
@@ -183,9 +202,16 @@ def watch(api: ApiClient, *, interval: float, max_jobs: int) -> None:
             raise
 
 
-def _frames(api: ApiClient, *, interval: float, max_jobs: int) -> Iterator[RenderableType]:
+def _frames(
+    api: ApiClient, *, interval: float, max_jobs: int, terminal: Console | None
+) -> Iterator[RenderableType]:
+    # On a terminal, the job list fits the window's height as it is now (it may be resized).
+    def height() -> int | None:
+        return terminal.size.height if terminal is not None else None
+
     snapshot = fetch(api, max_jobs=max_jobs)
-    yield frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=None)
+    url = api.config.url
+    yield frame(snapshot, url=url, max_jobs=max_jobs, error=None, height=height())
     while True:
         pause(interval)
         error: str | None = None
@@ -195,7 +221,7 @@ def _frames(api: ApiClient, *, interval: float, max_jobs: int) -> Iterator[Rende
             if err.status in (401, 403):
                 fail(str(err))
             error = str(err)  # a restarting server: keep the last frame and retry
-        yield frame(snapshot, url=api.config.url, max_jobs=max_jobs, error=error)
+        yield frame(snapshot, url=url, max_jobs=max_jobs, error=error, height=height())
 
 
 def _is_num(value: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 QUEUES = [
@@ -362,3 +363,21 @@ def test_top_on_a_terminal_redraws_in_place_and_gives_the_screen_back(api, cli, 
     assert "\x1b[?1049h" in result.stdout  # alternate screen entered...
     assert result.stdout.rstrip().endswith("\x1b[?1049l")  # ...and left on Ctrl-C
     assert "research" in result.stdout
+
+
+def test_top_fits_the_job_list_to_the_window_height():
+    from rich.console import Console
+
+    from scheduler.cli.top import Snapshot, frame
+
+    jobs = [{"id": f"j{i}", "status": "pending", "queue": "nlp", "gpus": 1} for i in range(50)]
+    snapshot = Snapshot(queues=QUEUES, nodes=NODES, pending=jobs, taken_at=0.0)
+    out = Console(width=160, record=True, file=io.StringIO())
+
+    out.print(frame(snapshot, url="u", max_jobs=50, error=None, height=30))
+    text = out.export_text()
+
+    # 30 rows: 6 fixed + 3 queues + 1 header + 3 GPU rows + 1 header = 14; 2 for jobs header/more
+    assert len(text.splitlines()) == 30
+    assert "... 36 more" in text
+    assert "j13" in text and "j14" not in text.split()
