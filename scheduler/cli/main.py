@@ -23,6 +23,10 @@ def _register_all() -> None:
     from scheduler.cli import sim_commands
 
     sim_commands.register(app)
+    sim_commands.register_bench(app)
+    from scheduler.cli import fairshare_commands
+
+    fairshare_commands.register(app)
     from scheduler.cli import client_commands
 
     client_commands.register(app)
