@@ -19,6 +19,8 @@ KIND_MEANING = {
 
 
 def _value(value: object) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return number(value)
     if isinstance(value, str):
@@ -95,10 +97,10 @@ def _reasons(items: list[Mapping[str, Any]]) -> Table:
     for rank, item in enumerate(items, start=1):
         code = str(item.get("code", ""))
         reason = Text(str(item.get("message", "")))
-        # A near miss (the node that came closest) is the most actionable line: mark it.
-        if "near" in code:
-            reason.stylize("bold")
         data = item.get("data")
+        # A near miss (the node that came closest) is the most actionable line: mark it.
+        if "near" in code or (isinstance(data, Mapping) and data.get("best_node")):
+            reason.stylize("bold")
         if isinstance(data, Mapping) and data:
             reason.append("\n")
             reason.append("  ".join(f"{k}={_value(v)}" for k, v in data.items()), style="dim")

@@ -167,9 +167,7 @@ def test_queues_delete(api, cli):
 def test_group_options_reach_the_subcommand(api, cli, dead_url):
     api.on("DELETE", "/v1/queues/old", api.Reply(204))
 
-    result = cli(
-        "queues", "--url", api.url, "--token", "gsk_group", "delete", "old", GPUSCHED_URL=dead_url
-    )
+    result = cli("queues", "--url", api.url, "--token", "gsk_group", "delete", "old", GPUSCHED_URL=dead_url)
 
     assert result.exit_code == 0, result.output
     (seen,) = api.seen("DELETE", "/v1/queues/old")
@@ -213,9 +211,7 @@ def test_join_token_prints_the_token(api, cli):
     assert result.exit_code == 0, result.output
     assert result.stdout == "gsj_abc\n"
     assert "expires" in result.stderr
-    assert (
-        api.seen("POST", "/v1/agents/join-tokens")[0].headers["authorization"].startswith("Bearer ")
-    )
+    assert api.seen("POST", "/v1/agents/join-tokens")[0].headers["authorization"].startswith("Bearer ")
 
 
 def test_top_once_renders_queues_gpus_and_jobs(api, cli):
@@ -297,9 +293,7 @@ def test_top_without_an_admin_token_still_shows_queues_and_jobs(api, cli):
     assert "research" in result.stdout
 
 
-def test_top_live_redraws_keeps_going_through_a_server_error_and_stops_on_ctrl_c(
-    api, cli, monkeypatch
-):
+def test_top_live_redraws_keeps_going_through_a_server_error_and_stops_on_ctrl_c(api, cli, monkeypatch):
     from scheduler.cli import top
 
     _serve_cluster(api)

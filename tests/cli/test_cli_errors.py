@@ -32,9 +32,7 @@ def test_rejected_token_explains_where_it_came_from_and_what_to_do(api, cli):
     assert "Traceback" not in result.output
 
 
-def test_without_any_token_nothing_is_sent_and_the_message_says_where_to_get_one(
-    api, cli, tmp_path
-):
+def test_without_any_token_nothing_is_sent_and_the_message_says_where_to_get_one(api, cli, tmp_path):
     api.json("GET", "/v1/queues", {"detail": "not authenticated"}, status=401)
 
     result = cli("queues", GPUSCHED_TOKEN=None, GPUSCHED_HOME=str(tmp_path / "empty"))

@@ -290,3 +290,38 @@ def test_explain_of_a_running_job_shows_where_it_runs(api, cli):
     assert result.exit_code == 0, result.output
     assert "running with 1 GPU share(s)" in result.stdout
     assert "runs on node-a:3(0.5)" in result.stdout
+
+
+def test_explain_renders_what_the_real_core_decides(api, cli):
+    from scheduler.core.config import CycleConfig
+    from scheduler.core.cycle import run_cycle
+    from scheduler.core.model import GPU, Job, Node, ReplicaRequest, Snapshot
+
+    # 3 nodes x 2 GPUs; "fill" takes all 6 GPUs, so "wait" (1 GPU) finds no free GPU anywhere.
+    nodes = tuple(
+        Node(f"n{i}", 64_000, 512_000, tuple(GPU(g, "A100", 81920, f"n{i}-{g}") for g in range(2)))
+        for i in range(3)
+    )
+    jobs = (
+        Job("fill", "q", ReplicaRequest(1000, 1024, 2000), replicas=3, created_at=0.5),
+        Job("wait", "q", ReplicaRequest(1000, 1024, 1000), created_at=3.0),
+    )
+    reason = run_cycle(Snapshot(nodes, jobs), CycleConfig(), now=10.0).reasons["wait"]
+    stored = {  # as the service stores it in jobs.reason and the API shows it
+        "kind": str(reason.kind),
+        "summary": reason.summary,
+        "items": [{"code": i.code, "message": i.message, "data": dict(i.data)} for i in reason.items],
+        "node_failures": dict(reason.node_failures),
+    }
+    answer = {"id": "wait", "status": "pending", "summary": reason.summary, "reason": stored}
+    api.json("GET", "/v1/jobs/wait/explain", answer)
+
+    result = cli("explain", "wait")
+
+    assert result.exit_code == 0, result.output
+    out = squash(result.stdout)
+    assert "job wait is pending — unschedulable" in out
+    assert f"1 {reason.items[0].code} {reason.items[0].message}" in out
+    assert f"best_node={reason.items[0].data['best_node']}" in out
+    for code, count in reason.node_failures.items():
+        assert f"{code} {count}" in out
