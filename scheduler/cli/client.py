@@ -98,16 +98,12 @@ def _validation_line(entry: object) -> str:
 class ApiClient:
     """Talks to one gpusched server; every failure comes out as an `ApiError`."""
 
-    def __init__(
-        self, config: ClientConfig, *, transport: httpx.BaseTransport | None = None
-    ) -> None:
+    def __init__(self, config: ClientConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         headers = {"Accept": "application/json", "User-Agent": "gpusched-cli"}
         if config.token:
             headers["Authorization"] = f"Bearer {config.token}"
-        self._http = httpx.Client(
-            base_url=config.url, headers=headers, timeout=TIMEOUT, transport=transport
-        )
+        self._http = httpx.Client(base_url=config.url, headers=headers, timeout=TIMEOUT, transport=transport)
 
     def __enter__(self) -> ApiClient:
         return self
@@ -133,9 +129,7 @@ class ApiClient:
         attempts = 2 if retry else 1
         for attempt in range(attempts):
             try:
-                response = self._http.request(
-                    method, path, params=clean_params, json=json, headers=headers
-                )
+                response = self._http.request(method, path, params=clean_params, json=json, headers=headers)
                 break
             except httpx.ConnectError as err:
                 raise self._unreachable() from err
@@ -155,6 +149,11 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         """GET `path` and return its JSON."""
         return _json_of(self.request("GET", path, params=params))
+
+    @staticmethod
+    def json_of(response: httpx.Response) -> Any:
+        """A response's JSON; a body that is not JSON raises `ApiError`."""
+        return _json_of(response)
 
     def send(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """POST/PATCH/DELETE `path`; the JSON reply, or None when the reply has no body."""

@@ -90,9 +90,7 @@ def register(app: typer.Typer) -> None:
         gpu_memory: Annotated[
             int | None, typer.Option("--gpu-memory", help="GPU memory per replica, MiB.", min=1)
         ] = None,
-        cpu: Annotated[
-            int | None, typer.Option("--cpu", help="CPU per replica, millicores.", min=0)
-        ] = None,
+        cpu: Annotated[int | None, typer.Option("--cpu", help="CPU per replica, millicores.", min=0)] = None,
         memory: Annotated[
             int | None, typer.Option("--memory", help="Memory per replica, MiB.", min=0)
         ] = None,
@@ -107,9 +105,7 @@ def register(app: typer.Typer) -> None:
         no_requeue: Annotated[
             bool, typer.Option("--no-requeue", help="If preempted, stay preempted.")
         ] = False,
-        env: Annotated[
-            list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE (repeatable).")
-        ] = None,
+        env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE (repeatable).")] = None,
         name: Annotated[str | None, typer.Option("--name", help="A name to find it by.")] = None,
         json_output: JsonOption = False,
         output: OutputOption = OutputFormat.TABLE,
@@ -138,7 +134,11 @@ def register(app: typer.Typer) -> None:
         # One key per invocation: the client's retry after a reset finds the job already made.
         headers = {"Idempotency-Key": str(uuid.uuid4())}
         with connect(url, token) as api:
-            job = api.send("POST", "/v1/jobs", body, headers=headers)
+            response = api.request("POST", "/v1/jobs", json=body, headers=headers)
+            job = api.json_of(response)
+        if response.headers.get("Idempotent-Replayed") == "true":
+            # Only after a retry: the first attempt reached the server and made the job.
+            err_console().print("[dim]the server already had this submission: no second job[/dim]")
         if json_wanted(output, json_output):
             print_json(job)
         else:
@@ -147,12 +147,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def jobs(
         queue: Annotated[str | None, typer.Option("--queue", "-q", help="Only this queue.")] = None,
-        status: Annotated[
-            JobStatus | None, typer.Option("--status", "-s", help="Only this status.")
-        ] = None,
-        limit: Annotated[
-            int, typer.Option("--limit", help="At most this many, newest first.", min=1)
-        ] = 200,
+        status: Annotated[JobStatus | None, typer.Option("--status", "-s", help="Only this status.")] = None,
+        limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.", min=1)] = 200,
         json_output: JsonOption = False,
         output: OutputOption = OutputFormat.TABLE,
         url: UrlOption = None,
@@ -241,9 +237,7 @@ def register(app: typer.Typer) -> None:
         follow: Annotated[
             bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")
         ] = False,
-        replica: Annotated[
-            int | None, typer.Option("--replica", help="Only this replica.", min=0)
-        ] = None,
+        replica: Annotated[int | None, typer.Option("--replica", help="Only this replica.", min=0)] = None,
         interval: Annotated[
             float, typer.Option("--interval", help="Seconds between polls with --follow.", min=0)
         ] = 1.0,
@@ -256,6 +250,8 @@ def register(app: typer.Typer) -> None:
                 response = _read_log(api, job_id, replica)
                 text = response.content.decode(errors="replace") if response else ""
                 typer.echo(text, nl=False)
+                if not text:
+                    err_console().print(f"[dim]no output from job {escape(job_id)} yet[/dim]")
                 return
             try:
                 _follow_logs(api, job_id=job_id, replica=replica, interval=interval)

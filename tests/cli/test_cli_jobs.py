@@ -171,6 +171,18 @@ def test_logs_prints_the_text(api, cli):
 
     assert result.exit_code == 0, result.output
     assert result.stdout == "epoch 1\nepoch 2\n"
+    assert result.stderr == ""
+
+
+def test_logs_of_a_job_without_output_say_so(api, cli):
+    api.on("GET", "/v1/jobs/j-wait/logs", api.Reply(200, text=""))
+
+    result = cli("logs", "j-wait", "--replica", "2")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "no output from job j-wait yet" in result.stderr
+    assert api.seen("GET", "/v1/jobs/j-wait/logs")[0].query == {"replica": "2"}
 
 
 def _growing_log(api, *, mode: str):

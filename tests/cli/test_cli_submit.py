@@ -60,7 +60,8 @@ def test_submit_json_prints_the_api_object(api, cli):
 
 
 def test_a_reset_is_retried_once_with_the_same_idempotency_key(api, cli):
-    api.on("POST", "/v1/jobs", api.Reply(drop=True), api.Reply(201, JOB))
+    replayed = api.Reply(200, JOB, headers={"Idempotent-Replayed": "true"})
+    api.on("POST", "/v1/jobs", api.Reply(drop=True), replayed)
 
     result = cli("submit", "-q", "vision", "--gpus", "1", "--", "python", "train.py")
 
@@ -69,6 +70,7 @@ def test_a_reset_is_retried_once_with_the_same_idempotency_key(api, cli):
     first, second = api.seen("POST", "/v1/jobs")
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
     assert first.body == second.body
+    assert "the server already had this submission: no second job" in result.stderr
 
 
 def test_two_resets_give_up_with_a_message(api, cli):
