@@ -12,7 +12,7 @@ import httpx
 import typer
 from rich.markup import escape
 
-from scheduler.cli import cluster_commands, top
+from scheduler.cli import cluster_commands, token_commands, top
 from scheduler.cli.client import ApiClient, ApiError, path_for
 from scheduler.cli.explain_view import explanation
 from scheduler.cli.logs import LogCursor
@@ -259,6 +259,7 @@ def register(app: typer.Typer) -> None:
                 return
 
     cluster_commands.register(app)
+    token_commands.register(app)
     top.register(app)
 
 
