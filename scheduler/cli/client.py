@@ -205,8 +205,8 @@ class ApiClient:
             return ApiError(self._rejected_token(detail), status=status)
         if status == 403:
             return ApiError(
-                f"not allowed: {detail} (this token's scope does not cover {where}; "
-                "ask an admin or use a token for this queue)",
+                f"not allowed: {detail} ({where} is outside this token's scope; an admin "
+                "token, or a user token for that queue, may do it)",
                 status=status,
             )
         if status == 404:

@@ -82,7 +82,7 @@ def test_forbidden_names_the_scope_problem(api, cli):
 
     assert result.exit_code == 1
     assert "not allowed: admin token required" in result.stderr
-    assert "scope does not cover POST /v1/queues" in " ".join(result.stderr.split())
+    assert "POST /v1/queues is outside this token's scope" in " ".join(result.stderr.split())
 
 
 def test_not_found(api, cli):
