@@ -83,9 +83,7 @@ def remember_connection(ctx: typer.Context, url: str | None, token: str | None) 
 
 
 @contextmanager
-def connect(
-    url: str | None, token: str | None, ctx: typer.Context | None = None
-) -> Iterator[ApiClient]:
+def connect(url: str | None, token: str | None, ctx: typer.Context | None = None) -> Iterator[ApiClient]:
     """A client for the configured server; any `ApiError` inside ends the command with exit 1."""
     inherited = ctx.obj if ctx is not None and isinstance(ctx.obj, dict) else {}
     config = resolve_config(url or inherited.get("url"), token or inherited.get("token"))

@@ -116,9 +116,7 @@ def frame(
         return Group(*parts)
     parts.append(cluster_line(snapshot, max_jobs=max_jobs))
     parts.append(Rule("queues", align="left", style="dim"))
-    parts.append(
-        queues_table(snapshot.queues) if snapshot.queues else Text("no queues", style="dim")
-    )
+    parts.append(queues_table(snapshot.queues) if snapshot.queues else Text("no queues", style="dim"))
     parts.append(Rule("GPUs", align="left", style="dim"))
     if snapshot.nodes_hidden:
         parts.append(Text(snapshot.nodes_hidden, style="dim"))

@@ -142,3 +142,14 @@ def test_queue_is_required(api, cli):
     assert result.exit_code == 2
     assert "which queue?" in result.output
     assert api.requests == []
+
+
+def test_without_the_double_dash_the_command_still_keeps_its_flags(api, cli):
+    api.json("POST", "/v1/jobs", JOB, status=201)
+
+    result = cli("submit", "-q", "vision", "--gpus", "1", "python", "train.py", "--gpus", "8")
+
+    assert result.exit_code == 0, result.output
+    (seen,) = api.seen("POST", "/v1/jobs")
+    assert seen.body["command"] == ["python", "train.py", "--gpus", "8"]
+    assert seen.body["gpus"] == 1
