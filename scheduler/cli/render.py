@@ -125,8 +125,11 @@ def placement(job: Mapping[str, Any]) -> str:
 
 def jobs_table(jobs: Iterable[Mapping[str, Any]], *, title: str | None = None) -> Table:
     """One row per job: id, name, queue, status, GPUs, age, and where it runs or why it waits."""
+    jobs = list(jobs)
+    with_user = any(job.get("user") for job in jobs)  # who submitted: shown when the server says
     table = Table(title=title, title_justify="left", **LIST_STYLE)
-    for header in ("ID", "NAME", "QUEUE", "STATUS", "GPUS", "PRIO", "AGE"):
+    headers = ("ID", "NAME", "QUEUE", *(("USER",) if with_user else ()), "STATUS", "GPUS", "PRIO", "AGE")
+    for header in headers:
         table.add_column(header, no_wrap=True)
     table.add_column("NODE / REASON", overflow="fold")
     for job in jobs:
@@ -138,6 +141,7 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], *, title: str | None = None) -
             str(job.get("id", "")),
             str(job.get("name") or ""),
             str(job.get("queue", "")),
+            *([str(job.get("user") or "-")] if with_user else []),
             status_text(status),
             job_gpus(job),
             number(job.get("priority", 0)),
@@ -157,6 +161,7 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
         ("id", str(job.get("id", ""))),
         ("name", str(job.get("name") or "-")),
         ("queue", str(job.get("queue", ""))),
+        ("user", str(job.get("user") or "-")),
         ("status", status_text(job.get("status"))),
         ("gpus", job_gpus(job) + " per replica" * (int(job.get("replicas") or 1) > 1)),
         ("cpu / memory", f"{number(job.get('cpu_millis', 0))}m / {mib(job.get('memory_mib'))}"),
@@ -170,6 +175,8 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
         rows.append(("started", when(job["started_at"])))
     if job.get("finished_at"):
         rows.append(("finished", when(job["finished_at"])))
+    if job.get("attempts"):
+        rows.append(("attempts", number(job["attempts"])))
     if job.get("exit_code") is not None:
         rows.append(("exit code", str(job["exit_code"])))
     if job.get("message"):

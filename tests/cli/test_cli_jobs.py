@@ -337,3 +337,15 @@ def test_explain_renders_what_the_real_core_decides(api, cli):
     assert f"best_node={reason.items[0].data['best_node']}" in out
     for code, count in reason.node_failures.items():
         assert f"{code} {count}" in out
+
+
+def test_jobs_show_who_submitted_when_the_server_says(api, cli):
+    api.json("GET", "/v1/jobs", [dict(RUNNING, user="alice"), dict(PENDING, user="")])
+
+    result = cli("jobs")
+
+    assert "USER" in result.stdout
+    assert squash(next(line for line in result.stdout.splitlines() if "j-run" in line)).split()[:5] == [
+        "j-run", "resnet", "vision", "alice", "running",
+    ]  # fmt: skip
+    assert " - " in next(line for line in result.stdout.splitlines() if "j-wait" in line)
