@@ -151,9 +151,7 @@ def _with_queue(**fields: Any) -> dict[str, Any]:
         ("[1, 2]", "must hold a JSON object"),
     ],
 )
-def test_bad_input_is_a_clear_error_with_exit_code_2(
-    tmp_path: Path, document: object, message: str
-) -> None:
+def test_bad_input_is_a_clear_error_with_exit_code_2(tmp_path: Path, document: object, message: str) -> None:
     result = run(tmp_path, document, "--json")
     assert result.exit_code == 2, result.output
     assert message in result.output
