@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from scheduler.core.actions.victims import make_room, waiting_jobs
+from scheduler.core.actions.victims import Victims, make_room, shape_of, waiting_jobs
 from scheduler.core.decisions import ReasonItem
 from scheduler.core.model import Job
 from scheduler.core.session import Session
 from scheduler.core.statement import Statement
 
-
-def _may_take(session: Session, job: Job, victim: Job) -> bool:
-    return not any(veto(job, victim) for veto in session.reclaim_vetoes)
+CANNOT_HELP = ReasonItem(
+    "reclaim",
+    "reclaim cannot help: no preemptible job of a queue above its fair share "
+    "(and running longer than the minimum runtime) frees a place it fits",
+    {},
+)
 
 
 def _describe(job: Job, victim: Job) -> str:
@@ -22,6 +25,12 @@ def reclaim(session: Session, statement: Statement) -> None:
     """For each waiting job whose queue is below its fair share, evict borrowers to fit it."""
     if not session.reclaim_gates:
         return  # no fair share configured: nothing is lent, nothing is reclaimed
+
+    def allowed(job: Job, victim: Job) -> bool:
+        return not any(veto(job, victim) for veto in session.reclaim_vetoes)
+
+    victims = Victims(session)
+    failed: dict[tuple[object, ...], int] = {}  # shape → statement length when it failed
     for job in waiting_jobs(session):
         if session.waiting[job.id]:
             continue  # vetoed by its own queue (limit, quota): reclaim would not help
@@ -29,14 +38,15 @@ def reclaim(session: Session, statement: Statement) -> None:
         if gate is not None:
             session.note(job, gate)
             continue
-        if make_room(session, statement, job, allowed=lambda j, v: _may_take(session, j, v),
-                     action="reclaim", describe=_describe):
+        shape = shape_of(job)
+        if failed.get(shape) == statement.checkpoint():
+            session.note(job, CANNOT_HELP)  # an identical job just failed and nothing changed
+            continue
+        others = [queue for queue in victims.by_queue if queue != job.queue]
+        if make_room(session, statement, job, victims.for_job(job, allowed, others),
+                     allowed=allowed, action="reclaim", describe=_describe):
             session.waiting.pop(job.id, None)
             session.notes.pop(job.id, None)
         else:
-            session.note(job, ReasonItem(
-                "reclaim",
-                "reclaim cannot help: no preemptible job of a queue above its fair share "
-                "(and running longer than the minimum runtime) frees a place it fits",
-                {},
-            ))
+            failed[shape] = statement.checkpoint()
+            session.note(job, CANNOT_HELP)

@@ -1,8 +1,9 @@
 """Making room by eviction: choose victims that lose least work, keep a scenario only if it helps.
 
-Every scenario runs on the statement: victims are evicted tentatively, the job is placed if it
-now fits, and everything is rolled back otherwise. Reclaim and preempt differ only in which
-running jobs they may take.
+Candidate nodes are screened with plain arithmetic (what would be free there once its victims
+go); the chosen scenario then runs on the statement — victims evicted, the job placed — and is
+rolled back whole if it does not work. Reclaim and preempt differ only in which running jobs
+they may take.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scheduler.core.actions.allocate import find_placements, pending_jobs
-from scheduler.core.model import Job, JobStatus
+from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus
 from scheduler.core.session import Session
 from scheduler.core.statement import Statement
 
@@ -25,86 +26,85 @@ def work_lost(job: Job, now: float) -> float:
 
 
 def victim_key(job: Job, now: float) -> tuple[int, float, str]:
-    """Cheapest victim first: lower priority, then less work lost."""
-    return (job.priority, work_lost(job, now), job.id)
+    """Cheapest victim first: lower priority, then less work lost (in GPU-seconds)."""
+    weight = max(job.total_request.gpu_milli / MILLI_PER_GPU, 1.0)
+    return (job.priority, work_lost(job, now) * weight, job.id)
 
 
-def candidates(session: Session, job: Job, allowed: VictimFilter) -> list[Job]:
-    """Running, preemptible jobs old enough to evict that `allowed` lets `job` take."""
-    now, minimum = session.now, session.config.min_runtime_seconds
-    found = []
-    for job_id in list(session.placements):
-        victim = session.jobs.get(job_id)
-        if victim is None or victim.status is not JobStatus.RUNNING or not victim.preemptible:
-            continue
-        if victim.started_at is not None and now - victim.started_at < minimum:
-            continue
-        if allowed(job, victim):
-            found.append(victim)
-    found.sort(key=lambda victim: victim_key(victim, now))
-    return found
+class Victims:
+    """Running, preemptible jobs old enough to evict, indexed by queue, cheapest first."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        now, minimum = session.now, session.config.min_runtime_seconds
+        by_queue: dict[str, list[Job]] = {}
+        for job_id in session.placements:
+            job = session.jobs.get(job_id)
+            if job is None or job.status is not JobStatus.RUNNING or not job.preemptible:
+                continue
+            if job.started_at is not None and now - job.started_at < minimum:
+                continue
+            by_queue.setdefault(job.queue, []).append(job)
+        for jobs in by_queue.values():
+            jobs.sort(key=lambda job: victim_key(job, now))
+        self.by_queue = by_queue
+
+    def for_job(self, job: Job, allowed: VictimFilter, queues: list[str] | None = None) -> list[Job]:
+        """Victims `allowed` lets `job` take, still holding resources, cheapest first."""
+        placements = self.session.placements
+        found = [
+            victim
+            for queue in (queues if queues is not None else list(self.by_queue))
+            for victim in self.by_queue.get(queue, ())
+            if victim.id in placements and allowed(job, victim)
+        ]
+        now = self.session.now
+        found.sort(key=lambda victim: victim_key(victim, now))
+        return found
 
 
-def _nodes_of(session: Session, victim: Job) -> set[int]:
-    index = session.state.index
-    return {index[p.node] for p in session.placements.get(victim.id, ()) if p.node in index}
-
-
-def _evict_until_fits_on(
-    session: Session, statement: Statement, job: Job, node: int, victims: list[Job],
-    allowed: VictimFilter, action: str,
-) -> list[Job] | None:
-    """Evict victims holding `node`, cheapest first, until one replica of `job` fits there."""
-    evicted = []
+def _fits_once_gone(session: Session, job: Job, node: int, victims: list[Job]) -> list[Job] | None:
+    """The shortest prefix of `victims` whose eviction lets one replica fit on `node` (arithmetic)."""
+    state, request = session.state, job.request
+    if not state.usable[node]:
+        return None
+    if request.gpu_models and state.gpu_model[node] not in request.gpu_models:
+        return None
+    name = state.nodes[node].name
+    healthy = [gpu.healthy for gpu in state.nodes[node].gpus]
+    cpu, mem, pods = state.cpu_free[node], state.mem_free[node], state.pods_free[node]
+    free = list(state.gpu_free[node])
+    need = request.share_on(int(state.gpu_memory[node])) if request.is_sharing else 0
+    taken: list[Job] = []
     for victim in victims:
-        if victim.id not in session.placements or not allowed(job, victim):
-            continue  # gone already, or no longer allowed now that its queue gave something up
-        statement.evict(victim, action=action, message="", for_job=job.id)
-        evicted.append(victim)
-        if session.feasible(job.request)[node]:
-            return evicted
+        for placement in session.placements.get(victim.id, ()):
+            if placement.node != name:
+                continue
+            cpu += victim.request.cpu_millis
+            mem += victim.request.memory_mib
+            pods += 1
+            for grant in placement.gpus:
+                if healthy[grant.gpu_index]:
+                    free[grant.gpu_index] += grant.milli
+        taken.append(victim)
+        if cpu < request.cpu_millis or mem < request.memory_mib or pods < 1:
+            continue
+        if request.whole_gpus:
+            if free.count(MILLI_PER_GPU) >= request.whole_gpus:
+                return taken
+        elif not request.wants_gpu or max(free, default=0) >= need:
+            return taken
     return None
 
 
-def make_room(
-    session: Session, statement: Statement, job: Job, *, allowed: VictimFilter, action: str,
-    describe: Callable[[Job, Job], str],
-) -> bool:
-    """Evict the cheapest victims that let every replica of `job` fit, and bind it; or change nothing."""
-    victims = candidates(session, job, allowed)
-    if not victims:
-        return False
+def _apply(session: Session, statement: Statement, job: Job, victims: list[Job],
+           allowed: VictimFilter, action: str, describe: Callable[[Job, Job], str]) -> bool:
+    """Evict `victims` and bind `job` on the statement, or undo it all and return False."""
     start = statement.checkpoint()
-    if job.replicas > 1:
-        # A gang: evict cheapest first until the whole gang fits, or undo everything.
-        for victim in victims:
-            if victim.id in session.placements and allowed(job, victim):
-                statement.evict(victim, action=action, message=describe(job, victim), for_job=job.id)
-                placements = find_placements(session, job)
-                if placements is not None:
-                    statement.bind(job, placements)
-                    return True
-        statement.rollback(start)
-        return False
-    # One replica: try each node victims hold and keep the one that loses least work.
-    by_node: dict[int, list[Job]] = {}
     for victim in victims:
-        for node in _nodes_of(session, victim):
-            by_node.setdefault(node, []).append(victim)
-    chosen: list[Job] | None = None
-    best_cost: tuple[int, float, int] | None = None
-    for node in sorted(by_node):
-        evicted = _evict_until_fits_on(session, statement, job, node, by_node[node], allowed, action)
-        statement.rollback(start)
-        if evicted is None:
-            continue
-        cost = (max(v.priority for v in evicted),
-                sum(work_lost(v, session.now) for v in evicted), len(evicted))
-        if best_cost is None or cost < best_cost:
-            best_cost, chosen = cost, evicted
-    if chosen is None:
-        return False
-    for victim in chosen:
+        if victim.id not in session.placements or not allowed(job, victim):
+            statement.rollback(start)  # taking the earlier ones changed what this one may give
+            return False
         statement.evict(victim, action=action, message=describe(job, victim), for_job=job.id)
     placements = find_placements(session, job)
     if placements is None:
@@ -114,7 +114,53 @@ def make_room(
     return True
 
 
+def make_room(
+    session: Session, statement: Statement, job: Job, victims: list[Job], *, allowed: VictimFilter,
+    action: str, describe: Callable[[Job, Job], str],
+) -> bool:
+    """Evict the cheapest victims that let every replica of `job` fit, and bind it; or change nothing."""
+    if not victims:
+        return False
+    if job.replicas > 1:
+        # A gang: evict cheapest first until the whole gang fits, or undo everything.
+        start = statement.checkpoint()
+        for victim in victims:
+            if victim.id not in session.placements or not allowed(job, victim):
+                continue
+            statement.evict(victim, action=action, message=describe(job, victim), for_job=job.id)
+            placements = find_placements(session, job)
+            if placements is not None:
+                statement.bind(job, placements)
+                return True
+        statement.rollback(start)
+        return False
+    # One replica: on each node its victims hold, the cheapest prefix that makes room; best first.
+    index = session.state.index
+    by_node: dict[int, list[Job]] = {}
+    for victim in victims:
+        for placement in session.placements.get(victim.id, ()):
+            node = index.get(placement.node)
+            if node is not None and victim not in by_node.setdefault(node, []):
+                by_node[node].append(victim)
+    options = []
+    for node, held in by_node.items():
+        taken = _fits_once_gone(session, job, node, held)
+        if taken is not None:
+            now = session.now
+            cost = (max(v.priority for v in taken),
+                    sum(victim_key(v, now)[1] for v in taken), len(taken), node)
+            options.append((cost, taken))
+    options.sort(key=lambda option: option[0])
+    return any(_apply(session, statement, job, taken, allowed, action, describe)
+               for _, taken in options[:8])
+
+
 def waiting_jobs(session: Session) -> list[Job]:
     """Pending jobs allocate could not place, in the session's queue and job order."""
     jobs = [job for job in pending_jobs(session) if job.id in session.waiting]
     return sorted(jobs, key=lambda job: (session.queue_key(job.queue), session.job_key(job)))
+
+
+def shape_of(job: Job) -> tuple[object, ...]:
+    """Jobs alike for eviction: a failed attempt for one fails for all until something changes."""
+    return (job.queue, job.priority, job.request, job.replicas)
