@@ -18,6 +18,9 @@ def _register_all() -> None:
     from scheduler.cli import sim_commands
 
     sim_commands.register(app)
+    from scheduler.cli import service_commands
+
+    service_commands.register(app)
 
 
 def main() -> None:
