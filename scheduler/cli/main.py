@@ -13,6 +13,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """GPU cluster scheduler: fair-share queues, fractional GPUs, gangs."""
+
+
 def _register_all() -> None:
     # Each command group lives in its own module and adds itself here.
     from scheduler.cli import sim_commands

@@ -1,0 +1,1 @@
+"""Actions run in order each cycle (allocate, reclaim, preempt); they meet plugins only via the session."""

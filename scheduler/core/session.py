@@ -1,0 +1,126 @@
+"""The session: one cycle's working copy of the cluster and the hooks plugins register.
+
+Actions never import plugins; they call the session's hooks. A plugin's `on_session_open` only
+registers callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from scheduler.core.config import CycleConfig
+from scheduler.core.decisions import ReasonItem
+from scheduler.core.model import Job, JobStatus, Queue, ReplicaPlacement, ReplicaRequest, Snapshot
+from scheduler.core.plugins.placement import Choice, PlacementContext, make_policy
+from scheduler.core.plugins.placement.typical import typical_shapes
+from scheduler.core.state import BoolArray, ClusterState
+from scheduler.core.statement import Statement
+
+JobHook = Callable[[Job], None]
+Veto = Callable[[Job], ReasonItem | None]
+"""Returns why `job` may not be placed now (e.g. its queue is at its limit), or None."""
+
+
+class Plugin(Protocol):
+    name: str
+
+    def on_session_open(self, session: Session) -> None:
+        ...
+
+
+class Session:
+    """Cluster state, jobs and plugin hooks for one cycle (or one simulator run)."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        config: CycleConfig,
+        *,
+        now: float,
+        plugins: tuple[Plugin, ...] = (),
+        placement_context: PlacementContext | None = None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.state = ClusterState(snapshot.nodes)
+        self.jobs: dict[str, Job] = {job.id: job for job in snapshot.jobs}
+        self.queues: dict[str, Queue] = {queue.name: queue for queue in snapshot.queues}
+        self.placements: dict[str, tuple[ReplicaPlacement, ...]] = {}
+        """Where every job that holds resources in this session sits (running or just bound)."""
+        if placement_context is None:
+            placement_context = PlacementContext(
+                typical_shapes=typical_shapes(job.request for job in snapshot.jobs),
+                seed=config.seed,
+            )
+        self.policy = make_policy(config.placement, placement_context)
+        self._model_masks: dict[frozenset[str], BoolArray | None] = {}
+        # Hooks, filled by plugins.
+        self.job_order_keys: list[Callable[[Job], object]] = []
+        self.queue_order_keys: list[Callable[[str], object]] = []
+        self.allocate_vetoes: list[Veto] = []
+        self.on_allocate: list[JobHook] = []
+        self.on_deallocate: list[JobHook] = []
+        self.reclaim_vetoes: list[Callable[[Job, Job], bool]] = []
+        """(reclaimer, victim) → True when the victim may NOT be taken."""
+        self.shares: dict[str, object] = {}
+        # What allocate learned about jobs it could not place.
+        self.waiting: dict[str, list[ReasonItem]] = {}
+        self.replicas_fit: dict[str, int] = {}
+        for job in snapshot.jobs:
+            if job.status is JobStatus.RUNNING and job.placements:
+                self.occupy(job, job.placements)
+        for plugin in plugins:
+            plugin.on_session_open(self)
+
+    # -- cluster changes (through a Statement) ------------------------------------------------
+    def statement(self) -> Statement:
+        return Statement(self)
+
+    def occupy(self, job: Job, placements: tuple[ReplicaPlacement, ...]) -> None:
+        """Reserve what `placements` name for `job` and tell the plugins."""
+        for placement in placements:
+            i = self.state.index.get(placement.node)
+            if i is not None:  # a node gone from the snapshot holds nothing we can use
+                self.state.take(i, job.request, placement.gpus)
+        self.placements[job.id] = placements
+        for hook in self.on_allocate:
+            hook(job)
+
+    def vacate(self, job: Job) -> tuple[ReplicaPlacement, ...]:
+        """Free what `job` holds; returns its placements."""
+        placements = self.placements.pop(job.id)
+        for placement in placements:
+            i = self.state.index.get(placement.node)
+            if i is not None:
+                self.state.give_back(i, job.request, placement.gpus)
+        for hook in self.on_deallocate:
+            hook(job)
+        return placements
+
+    # -- questions actions ask --------------------------------------------------------------
+    def feasible(self, request: ReplicaRequest) -> BoolArray:
+        models = request.gpu_models
+        if models not in self._model_masks:
+            self._model_masks[models] = self.state.model_mask(models)
+        return self.state.feasible(request, self._model_masks[models])
+
+    def choose(self, request: ReplicaRequest) -> Choice | None:
+        """Where the placement policy puts one replica now, or None when it fits nowhere."""
+        return self.policy.choose(self.state, request, self.feasible(request))
+
+    def veto(self, job: Job) -> ReasonItem | None:
+        for veto in self.allocate_vetoes:
+            reason = veto(job)
+            if reason is not None:
+                return reason
+        return None
+
+    def job_key(self, job: Job) -> tuple[object, ...]:
+        return (*(key(job) for key in self.job_order_keys), job.created_at, job.id)
+
+    def queue_key(self, queue: str) -> tuple[object, ...]:
+        return (*(key(queue) for key in self.queue_order_keys), queue)
+
+    def running_jobs(self) -> list[Job]:
+        return [self.jobs[job_id] for job_id in self.placements if job_id in self.jobs]

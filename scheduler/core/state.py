@@ -1,0 +1,132 @@
+"""The mutable working view of the cluster inside one session: free capacity per node and GPU.
+
+Kept as flat arrays indexed by the session's node order so that filters run vectorised over all
+nodes and score caches can tell which nodes changed since they last looked (`changes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.core.model import MILLI_PER_GPU, GpuGrant, Node, ReplicaRequest
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class ClusterState:
+    """Free CPU, memory, pod slots and per-GPU free thousandths of every node, in session order."""
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self.index: dict[str, int] = {node.name: i for i, node in enumerate(self.nodes)}
+        if len(self.index) != len(self.nodes):
+            raise ValueError("node names must be unique")
+        self.models: list[str] = sorted({node.gpu_model for node in self.nodes})
+        model_ids = {model: i for i, model in enumerate(self.models)}
+        self.model_id: IntArray = np.array(
+            [model_ids[node.gpu_model] for node in self.nodes], dtype=np.int64
+        )
+        self.cpu_capacity: list[int] = [node.cpu_millis for node in self.nodes]
+        self.gpu_count: list[int] = [len(node.gpus) for node in self.nodes]
+        self.gpu_memory: IntArray = np.array(
+            [node.gpus[0].memory_mib if node.gpus else 0 for node in self.nodes], dtype=np.int64
+        )
+        self.cpu_free: list[int] = [node.cpu_millis for node in self.nodes]
+        self.mem_free: list[int] = [node.memory_mib for node in self.nodes]
+        self.pods_free: list[int] = [node.max_pods for node in self.nodes]
+        # An unhealthy GPU shows no free capacity: nothing new lands on it.
+        self.gpu_free: list[list[int]] = [
+            [MILLI_PER_GPU if gpu.healthy else 0 for gpu in node.gpus] for node in self.nodes
+        ]
+        self.usable: BoolArray = np.array(
+            [node.ready and not node.cordoned for node in self.nodes], dtype=np.bool_
+        )
+        n = len(self.nodes)
+        self.cpu_free_arr: IntArray = np.array(self.cpu_free, dtype=np.int64).reshape(n)
+        self.mem_free_arr: IntArray = np.array(self.mem_free, dtype=np.int64).reshape(n)
+        self.pods_free_arr: IntArray = np.array(self.pods_free, dtype=np.int64).reshape(n)
+        self.max_share_free: IntArray = np.zeros(n, dtype=np.int64)
+        self.whole_free: IntArray = np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            self._refresh_gpu_summary(i)
+        self.classes: list[dict[tuple[int, int], int]] = [{} for _ in range(n)]
+        """Per node: how many replicas of each GPU request class (share, GPU memory) run there."""
+        self.releases = 0
+        """How many times capacity was given back (a failed shape can only fit after one)."""
+        self.gpu_used = 0
+        """GPU thousandths allocated in the whole cluster."""
+        self.changes: list[int] = []
+        """Node indices in the order they changed; caches remember how far they have read."""
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def _refresh_gpu_summary(self, i: int) -> None:
+        free = self.gpu_free[i]
+        self.max_share_free[i] = max(free, default=0)
+        self.whole_free[i] = free.count(MILLI_PER_GPU)
+
+    def take(self, i: int, request: ReplicaRequest, grants: Sequence[GpuGrant]) -> None:
+        """Reserve one replica's CPU, memory, pod slot and GPU shares on node `i`."""
+        self._apply(i, request, grants, sign=-1)
+
+    def give_back(self, i: int, request: ReplicaRequest, grants: Sequence[GpuGrant]) -> None:
+        """Return what `take` reserved (an eviction, a rollback or a finished replica)."""
+        self._apply(i, request, grants, sign=1)
+        self.releases += 1
+
+    def _apply(self, i: int, request: ReplicaRequest, grants: Sequence[GpuGrant], sign: int) -> None:
+        self.cpu_free[i] += sign * request.cpu_millis
+        self.mem_free[i] += sign * request.memory_mib
+        self.pods_free[i] += sign
+        self.cpu_free_arr[i] = self.cpu_free[i]
+        self.mem_free_arr[i] = self.mem_free[i]
+        self.pods_free_arr[i] = self.pods_free[i]
+        if grants:
+            free = self.gpu_free[i]
+            for grant in grants:
+                free[grant.gpu_index] += sign * grant.milli
+                self.gpu_used -= sign * grant.milli
+            self._refresh_gpu_summary(i)
+            tags = self.classes[i]
+            tag = (request.gpu_milli, request.gpu_memory_mib)
+            count = tags.get(tag, 0) - sign
+            if count:
+                tags[tag] = count
+            else:
+                tags.pop(tag, None)
+        self.changes.append(i)
+
+    def feasible(self, request: ReplicaRequest, allowed_models: BoolArray | None) -> BoolArray:
+        """Nodes where one replica of `request` fits now (CPU, memory, pod slot, model, GPUs)."""
+        mask = (
+            self.usable
+            & (self.cpu_free_arr >= request.cpu_millis)
+            & (self.mem_free_arr >= request.memory_mib)
+            & (self.pods_free_arr >= 1)
+        )
+        if allowed_models is not None:
+            mask &= allowed_models[self.model_id]
+        whole = request.whole_gpus
+        if whole:
+            mask &= self.whole_free >= whole
+        elif request.gpu_milli:
+            mask &= self.max_share_free >= request.gpu_milli
+        elif request.gpu_memory_mib:
+            need = -(-request.gpu_memory_mib * MILLI_PER_GPU // np.maximum(self.gpu_memory, 1))
+            mask &= (self.gpu_memory > 0) & (self.max_share_free >= need)
+        return mask
+
+    def model_mask(self, models: frozenset[str]) -> BoolArray | None:
+        """Per model id: whether it is allowed (None when any model is)."""
+        if not models:
+            return None
+        return np.array([model in models for model in self.models], dtype=np.bool_)
+
+    def idle_gpu_milli(self, i: int) -> int:
+        return sum(self.gpu_free[i])
+

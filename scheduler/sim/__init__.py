@@ -1,0 +1,1 @@
+"""Trace replay through the same scheduling core (no second scheduler for benchmarks)."""
