@@ -116,14 +116,14 @@ def desired_for(session: Session, node: str, settings: Settings) -> list[dict[st
         )
         .where(AllocationRow.job_id.in_(job_ids), AllocationRow.node == node)
         .order_by(AllocationRow.gpu_index)
-    ).tuples():
+    ):
         grants[(alloc.job_id, alloc.replica)].append((alloc, gpu))
     masters = dict(
         session.execute(
             select(ReplicaRow.job_id, ReplicaRow.node).where(
                 ReplicaRow.job_id.in_(job_ids), ReplicaRow.replica == 0
             )
-        ).tuples()
+        )
     )
     desired = []
     for replica, job in rows:

@@ -50,7 +50,7 @@ def load(session: Session) -> StoreState:
             GpuRow.healthy,
             GpuRow.present,
         ).order_by(GpuRow.node, GpuRow.index)
-    ).tuples():
+    ):
         gpus_by_node[node].append(
             GPU(
                 index=index,
@@ -80,7 +80,7 @@ def load(session: Session) -> StoreState:
                 NodeRow.cordoned,
                 NodeRow.labels,
             ).order_by(NodeRow.name)
-        ).tuples()
+        )
     )
     queues = tuple(
         Queue(
@@ -100,7 +100,7 @@ def load(session: Session) -> StoreState:
                 QueueRow.over_quota_weight,
                 QueueRow.priority,
             ).order_by(QueueRow.name)
-        ).tuples()
+        )
     )
     placements = _placements(session)
     jobs = []
@@ -127,7 +127,7 @@ def load(session: Session) -> StoreState:
         )
         .where(JobRow.status.in_(("pending", "running")))
         .order_by(JobRow.created_at, JobRow.id)
-    ).tuples():
+    ):
         (
             job_id,
             queue,
@@ -188,14 +188,14 @@ def _placements(session: Session) -> dict[str, tuple[ReplicaPlacement, ...]]:
             AllocationRow.gpu_index,
             AllocationRow.milli,
         ).order_by(AllocationRow.gpu_index)
-    ).tuples():
+    ):
         grants[(job_id, replica)].append(GpuGrant(gpu_index=index, milli=milli))
     placed: dict[str, list[ReplicaPlacement]] = defaultdict(list)
     for job_id, replica, node in session.execute(
         select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node).order_by(
             ReplicaRow.job_id, ReplicaRow.replica
         )
-    ).tuples():
+    ):
         placed[job_id].append(
             ReplicaPlacement(
                 replica=replica, node=node, gpus=tuple(grants.get((job_id, replica), ()))

@@ -70,7 +70,7 @@ def release(session: Session, job_ids: Iterable[str]) -> None:
         select(AllocationRow.node, AllocationRow.gpu_index, AllocationRow.milli).where(
             AllocationRow.job_id.in_(ids)
         )
-    ).tuples()
+    )
     _move_milli(session, ((node, index, -milli) for node, index, milli in held))
     session.execute(delete(AllocationRow).where(AllocationRow.job_id.in_(ids)))
     session.execute(delete(ReplicaRow).where(ReplicaRow.job_id.in_(ids)))

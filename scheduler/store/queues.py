@@ -51,7 +51,7 @@ def usage(session: Session) -> dict[str, QueueUsage]:
             select(JobRow.queue, func.sum(AllocationRow.milli))
             .join(AllocationRow, AllocationRow.job_id == JobRow.id)
             .group_by(JobRow.queue)
-        ).tuples()
+        )
     )
     counts: dict[tuple[str, str], int] = {
         (queue, status): count
@@ -59,7 +59,7 @@ def usage(session: Session) -> dict[str, QueueUsage]:
             select(JobRow.queue, JobRow.status, func.count())
             .where(JobRow.status.in_(("pending", "running")))
             .group_by(JobRow.queue, JobRow.status)
-        ).tuples()
+        )
     }
     names = set(allocated) | {queue for queue, _ in counts}
     return {
