@@ -7,7 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -70,6 +75,7 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_body_bytes, log_limit=settings.max_log_upload_bytes
     )
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(OperationalError, _unavailable)
     return app
@@ -86,3 +92,19 @@ async def _conflict(_: Request, error: Exception) -> JSONResponse:
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", error)
     return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503)
+
+
+async def _invalid(_: Request, error: Exception) -> JSONResponse:
+    """422 with pydantic's messages; inputs like NaN are shown as text so the reply is JSON."""
+    errors = error.errors() if isinstance(error, RequestValidationError) else []
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

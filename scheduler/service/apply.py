@@ -147,7 +147,7 @@ def _store_reasons(
 def _store_fair_shares(session: Session, result: CycleResult) -> None:
     if not result.fair_shares:
         return
-    current = dict(session.execute(select(QueueRow.name, QueueRow.fair_share_milli)))
+    current = dict(session.execute(select(QueueRow.name, QueueRow.fair_share_milli)).all())
     for name, share in result.fair_shares.items():
         if name in current and current[name] != share.gpu_milli:
             session.execute(

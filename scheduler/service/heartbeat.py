@@ -102,7 +102,6 @@ def desired_for(session: Session, node: str, settings: Settings) -> list[dict[st
             .where(ReplicaRow.node == node, JobRow.status == "running")
             .order_by(ReplicaRow.job_id, ReplicaRow.replica)
         )
-        .tuples()
         .all()
     )
     if not rows:
@@ -123,7 +122,7 @@ def desired_for(session: Session, node: str, settings: Settings) -> list[dict[st
             select(ReplicaRow.job_id, ReplicaRow.node).where(
                 ReplicaRow.job_id.in_(job_ids), ReplicaRow.replica == 0
             )
-        )
+        ).all()
     )
     desired = []
     for replica, job in rows:

@@ -133,7 +133,7 @@ class SchedulerLoop:
 
     def _refresh_job_gauges(self, session: Session) -> None:
         counts = dict(
-            session.execute(select(JobRow.status, func.count()).group_by(JobRow.status))
+            session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
         )
         for status in ("pending", "running", "succeeded", "failed", "preempted", "cancelled"):
             self.metrics.jobs.labels(status).set(counts.get(status, 0))

@@ -51,7 +51,7 @@ def usage(session: Session) -> dict[str, QueueUsage]:
             select(JobRow.queue, func.sum(AllocationRow.milli))
             .join(AllocationRow, AllocationRow.job_id == JobRow.id)
             .group_by(JobRow.queue)
-        )
+        ).all()
     )
     counts: dict[tuple[str, str], int] = {
         (queue, status): count

@@ -55,6 +55,7 @@ def engine(db_url: str) -> Iterator[Engine]:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            connection.execute(text("PRAGMA defer_foreign_keys=ON"))
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
     yield engine
