@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -67,12 +67,11 @@ def post_heartbeat(
     node: str,
     body: Heartbeat,
     session: SessionDep,
-    principal: PrincipalDep,
+    _: AgentDep,
     settings: SettingsDep,
     wakeup: WakeupDep,
 ) -> HeartbeatReply:
     """Store what the agent sees; reply with what should run on its node now."""
-    _own_node(principal, node)
     if body.node.name != node:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -101,12 +100,11 @@ async def upload_logs(
     replica: int,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    _: AgentDep,
     settings: SettingsDep,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, int]:
     """Append raw log bytes starting at `offset`; overlapping bytes already stored are skipped."""
-    _own_node(principal, node)
     if replica < 0 or not _ran_here(session, job_id, replica, node):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"replica {replica} of job {job_id!r} never ran on {node!r}"
@@ -125,12 +123,14 @@ async def upload_logs(
         return {"size": handle.tell()}
 
 
-def _own_node(principal: Principal, node: str) -> None:
-    if principal.kind == "agent" and principal.node == node:
-        return
-    if principal.is_admin:
-        return
+def require_own_node(node: str, principal: PrincipalDep) -> Principal:
+    """The agent token of `node` (or an admin): checked before the body is read."""
+    if (principal.kind == "agent" and principal.node == node) or principal.is_admin:
+        return principal
     raise forbidden(f"act as the agent of node {node!r}")
+
+
+AgentDep = Annotated[Principal, Depends(require_own_node)]
 
 
 def _ran_here(session: Session, job_id: str, replica: int, node: str) -> bool:
