@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import weakref
 
 from fastapi import HTTPException, status
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,9 +97,27 @@ def _check_queue(session: Session, name: str) -> None:
         )
 
 
+_LARGEST_TTL_SECONDS = 2.0
+_largest_cache: weakref.WeakKeyDictionary[Engine, tuple[float, nodes.Largest]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _largest(session: Session) -> nodes.Largest:
+    """The largest node, re-read at most every 2 s (nodes change rarely; submits are many)."""
+    key = session.get_bind().engine
+    now = time.monotonic()
+    cached = _largest_cache.get(key)
+    if cached is not None and now - cached[0] < _LARGEST_TTL_SECONDS:
+        return cached[1]
+    largest = nodes.largest(session)
+    _largest_cache[key] = (now, largest)
+    return largest
+
+
 def _check_fits(session: Session, body: JobCreate) -> None:
     """422 when no node could ever hold one replica (compared with the largest node stored)."""
-    largest = nodes.largest(session)
+    largest = _largest(session)
     if largest.nodes == 0:
         return  # no node has joined yet: the job waits for one
     problems = []

@@ -43,7 +43,8 @@ class Api:
         """Join a node through the API; returns its agent's auth header."""
         join = self.client.post("/v1/agents/join-tokens", json={}, headers=self.admin).json()
         reply = self.client.post(
-            "/v1/agents/join", json={"join_token": join["token"], "node": node_spec(name, gpus, memory)}
+            "/v1/agents/join",
+            json={"join_token": join["token"], "node": node_spec(name, gpus, memory)},
         )
         assert reply.status_code == 201, reply.text
         return {"Authorization": f"Bearer {reply.json()['token']}"}
@@ -57,8 +58,14 @@ def node_spec(name: str, gpus: int = 2, memory: int = 81920) -> dict[str, Any]:
         "labels": {},
         "enforcement": "watchdog",
         "gpus": [
-            {"index": i, "uuid": f"GPU-{name}-{i}", "model": "A100-80GB", "memory_mib": memory,
-             "compute_capability": "8.0", "mig_mode": False}
+            {
+                "index": i,
+                "uuid": f"GPU-{name}-{i}",
+                "model": "A100-80GB",
+                "memory_mib": memory,
+                "compute_capability": "8.0",
+                "mig_mode": False,
+            }
             for i in range(gpus)
         ],
     }

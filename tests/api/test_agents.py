@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from scheduler.core.model import GpuGrant, ReplicaPlacement
 from scheduler.core.decisions import Bind, CycleResult
+from scheduler.core.model import GpuGrant, ReplicaPlacement
 from scheduler.service import apply, snapshot
 from scheduler.store.db import session_factory
 from tests.api.conftest import Api, node_spec
@@ -38,9 +38,18 @@ def _bind(api: Api, job_id: str, placements: tuple[ReplicaPlacement, ...]) -> No
 
 def test_join_heartbeat_and_telemetry_show_in_nodes(api: Api) -> None:
     agent = api.join("node-a")
-    sample = {"index": 0, "uuid": "GPU-node-a-0", "utilization": 37.0, "memory_used_mib": 1200,
-              "temperature_c": 41, "power_w": 180.5, "xid_errors": [79], "healthy": False,
-              "health_reason": "XID 79", "processes": []}
+    sample = {
+        "index": 0,
+        "uuid": "GPU-node-a-0",
+        "utilization": 37.0,
+        "memory_used_mib": 1200,
+        "temperature_c": 41,
+        "power_w": 180.5,
+        "xid_errors": [79],
+        "healthy": False,
+        "health_reason": "XID 79",
+        "processes": [],
+    }
     reply = _heartbeat(api, agent, telemetry=[sample])
     assert reply == {"desired": [], "heartbeat_seconds": 1.0}
     nodes = api.client.get("/v1/nodes", headers=api.admin).json()
@@ -55,7 +64,8 @@ def test_a_bound_job_is_desired_then_its_exit_is_recorded(api: Api) -> None:
     agent = api.join("node-a")
     api.queue("vision")
     job = api.client.post(
-        "/v1/jobs", json={"queue": "vision", "gpus": 0.5, "command": ["sleep", "1"]},
+        "/v1/jobs",
+        json={"queue": "vision", "gpus": 0.5, "command": ["sleep", "1"]},
         headers=api.admin,
     ).json()
     _bind(api, job["id"], (ReplicaPlacement(0, "node-a", (GpuGrant(1, 500),)),))
@@ -69,8 +79,13 @@ def test_a_bound_job_is_desired_then_its_exit_is_recorded(api: Api) -> None:
     shown = api.client.get(f"/v1/jobs/{job['id']}", headers=api.admin).json()
     assert shown["status"] == "running"
     assert shown["allocations"] == [
-        {"replica": 0, "node": "node-a", "gpu_index": 1, "gpu_uuid": "GPU-node-a-1",
-         "gpu_fraction": 0.5}
+        {
+            "replica": 0,
+            "node": "node-a",
+            "gpu_index": 1,
+            "gpu_uuid": "GPU-node-a-1",
+            "gpu_fraction": 0.5,
+        }
     ]
     running = {"job_id": job["id"], "replica": 0, "state": "running", "pid": 42}
     _heartbeat(api, agent, replicas=[running])
@@ -97,14 +112,17 @@ def test_a_failed_replica_fails_the_job(api: Api) -> None:
     agent = api.join("node-a")
     api.queue("vision")
     job = api.client.post(
-        "/v1/jobs", json={"queue": "vision", "gpus": 1, "command": ["false"], "replicas": 2},
+        "/v1/jobs",
+        json={"queue": "vision", "gpus": 1, "command": ["false"], "replicas": 2},
         headers=api.admin,
     ).json()
     _bind(
         api,
         job["id"],
-        (ReplicaPlacement(0, "node-a", (GpuGrant(0, 1000),)),
-         ReplicaPlacement(1, "node-a", (GpuGrant(1, 1000),))),
+        (
+            ReplicaPlacement(0, "node-a", (GpuGrant(0, 1000),)),
+            ReplicaPlacement(1, "node-a", (GpuGrant(1, 1000),)),
+        ),
     )
     desired = _heartbeat(api, agent)["desired"]
     assert [d["replica"] for d in desired] == [0, 1] and desired[0]["replicas"] == 2

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from api.app import create_app
 from scheduler.service.settings import Settings
 from tests.api.conftest import Api
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/v1/agents/join")}
-AGENT = {("POST", "/v1/agents/{node}/heartbeat"), ("POST", "/v1/agents/{node}/logs/{job_id}/{replica}")}
+AGENT = {
+    ("POST", "/v1/agents/{node}/heartbeat"),
+    ("POST", "/v1/agents/{node}/logs/{job_id}/{replica}"),
+}
 PERSON = {
     ("GET", "/v1/queues"),
     ("GET", "/v1/queues/{name}"),
@@ -104,11 +105,13 @@ def test_user_token_works_inside_its_queues(api: Api) -> None:
     api.queue("vision")
     api.queue("other")
     user = api.token("user", queues=["vision"])
-    job = api.client.post("/v1/jobs", json={"queue": "vision", "gpus": 1, "command": ["x"]},
-                          headers=user)
+    job = api.client.post(
+        "/v1/jobs", json={"queue": "vision", "gpus": 1, "command": ["x"]}, headers=user
+    )
     assert job.status_code == 201 and job.json()["user"] == "t-user"
-    api.client.post("/v1/jobs", json={"queue": "other", "gpus": 1, "command": ["x"]},
-                    headers=api.admin)
+    api.client.post(
+        "/v1/jobs", json={"queue": "other", "gpus": 1, "command": ["x"]}, headers=api.admin
+    )
     mine = api.client.get("/v1/jobs", headers=user).json()
     assert [j["queue"] for j in mine] == ["vision"]
     assert [q["name"] for q in api.client.get("/v1/queues", headers=user).json()] == ["vision"]
@@ -128,5 +131,7 @@ def test_admin_makes_user_tokens(api: Api) -> None:
     assert api.client.get("/v1/queues", headers=header).status_code == 200
     listed = api.client.get("/v1/tokens", headers=api.admin).json()
     assert [t["token"] for t in listed] == [None, None]  # clear text only at creation
-    assert api.client.delete(f"/v1/tokens/{made.json()['id']}", headers=api.admin).status_code == 204
+    assert (
+        api.client.delete(f"/v1/tokens/{made.json()['id']}", headers=api.admin).status_code == 204
+    )
     assert api.client.get("/v1/queues", headers=header).status_code == 401

@@ -30,7 +30,9 @@ def test_queue_errors_say_what_is_wrong(api: Api) -> None:
     assert orphan.status_code == 422 and "'zz' does not exist" in orphan.json()["detail"]
     bad = api.client.post("/v1/queues", json={"name": "Bad Name"}, headers=api.admin)
     assert bad.status_code == 422
-    negative = api.client.post("/v1/queues", json={"name": "c", "deserved_gpus": -1}, headers=api.admin)
+    negative = api.client.post(
+        "/v1/queues", json={"name": "c", "deserved_gpus": -1}, headers=api.admin
+    )
     assert negative.status_code == 422
     api.queue("b", parent="a")
     loop = api.client.patch("/v1/queues/a", json={"parent": "b"}, headers=api.admin)

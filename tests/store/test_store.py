@@ -24,8 +24,16 @@ def _seed(engine: Engine, job_ids: list[str]) -> None:
         for job_id in job_ids:
             jobs.add(
                 session,
-                JobRow(id=job_id, queue="q", status="running", gpu_milli=600, command=["true"],
-                       env={}, created_at=0.0, updated_at=0.0),
+                JobRow(
+                    id=job_id,
+                    queue="q",
+                    status="running",
+                    gpu_milli=600,
+                    command=["true"],
+                    env={},
+                    created_at=0.0,
+                    updated_at=0.0,
+                ),
             )
         session.commit()
 
@@ -78,7 +86,7 @@ def test_the_same_replica_cannot_hold_the_same_gpu_twice(engine: Engine) -> None
 
 def test_tokens_are_stored_hashed_and_expire(engine: Engine) -> None:
     with session_factory(engine)() as session:
-        raw, row = tokens.create(session, "join", now=100.0, ttl_seconds=10)
+        raw, _ = tokens.create(session, "join", now=100.0, ttl_seconds=10)
         session.commit()
         stored = session.scalars(select(TokenRow.token_hash)).all()
         assert raw not in stored and tokens.hash_token(raw) in stored
@@ -96,8 +104,16 @@ def test_idempotency_key_is_unique_per_token(engine: Engine) -> None:
         with make() as session:
             jobs.add(
                 session,
-                JobRow(id=job_id, queue="q", command=["true"], env={}, created_at=0.0,
-                       updated_at=0.0, token_id=token_id, idempotency_key="k1"),
+                JobRow(
+                    id=job_id,
+                    queue="q",
+                    command=["true"],
+                    env={},
+                    created_at=0.0,
+                    updated_at=0.0,
+                    token_id=token_id,
+                    idempotency_key="k1",
+                ),
             )
             session.commit()
 
