@@ -113,6 +113,7 @@ class SchedulerLoop:
         listener = asyncio.create_task(self.wakeup.listen_redis())
         try:
             while True:
+                last = time.monotonic()
                 try:
                     await asyncio.to_thread(self.run_once)
                 except lease.NotLeader as error:
@@ -121,7 +122,8 @@ class SchedulerLoop:
                     log.exception("scheduling cycle failed; retrying on the next wake-up")
                 try:
                     await asyncio.wait_for(event.wait(), timeout=self.settings.cycle_period_seconds)
-                    await asyncio.sleep(self.settings.wake_debounce_seconds)
+                    gap = self.settings.min_cycle_interval_seconds - (time.monotonic() - last)
+                    await asyncio.sleep(max(self.settings.wake_debounce_seconds, gap))
                 except TimeoutError:
                     pass
                 event.clear()

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     """Redis URL for wake-ups across processes; empty means in-process only."""
     cycle_period_seconds: float = 2.0
     wake_debounce_seconds: float = 0.05
+    min_cycle_interval_seconds: float = 0.5
+    """Wake-ups closer together than this are batched into one cycle (submits come in bursts)."""
     node_timeout_seconds: float = 30.0
     """A node whose last heartbeat is older than this goes not-ready; its jobs are lost."""
     leader_lease_seconds: float = 15.0

@@ -6,8 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, reject, settings
 
 from api.app import create_app
 from scheduler.service.settings import Settings
@@ -38,5 +39,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     database=None,
 )
 def test_no_server_errors(case: schemathesis.Case) -> None:
-    response = case.call(headers={"Authorization": f"Bearer {ADMIN}"})
+    try:
+        response = case.call(headers={"Authorization": f"Bearer {ADMIN}"})
+    except requests.exceptions.InvalidHeader:
+        reject()  # a header value no HTTP client may send (e.g. a newline): nothing reached us
     assert response.status_code < 500, (case.method, case.path, response.text)

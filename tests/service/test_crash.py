@@ -45,7 +45,7 @@ class Service:
             **os.environ,
             "GPUSCHED_HOME": str(self.home),
             "GPUSCHED_NODE_TIMEOUT_SECONDS": "600",
-            "GPUSCHED_CYCLE_PERIOD_SECONDS": "0.5",
+            "GPUSCHED_CYCLE_PERIOD_SECONDS": "1",
         }
         self.process = subprocess.Popen(
             [
