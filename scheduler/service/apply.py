@@ -7,33 +7,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason
 from scheduler.service.snapshot import StoreState
-from scheduler.store import allocations, events, jobs
+from scheduler.store import allocations, bulk, events, jobs
 from scheduler.store.allocations import Share
 from scheduler.store.tables import JobRow, QueueRow
 
 _jobs: Table = JobRow.__table__  # type: ignore[assignment]
-_SET_REASON = (
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == "pending")
-    .values(reason=bindparam("b_reason"))
-)
-_SET_BOUND = (
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("b_id"))
-    .values(
-        status="running",
-        reason=None,
-        message="",
-        updated_at=bindparam("b_now"),
-        started_at=None,
-        attempts=_jobs.c.attempts + 1,
-    )
-)
 
 
 @dataclass(slots=True)
@@ -125,23 +108,33 @@ def _apply_binds(
         applied.bound.append(bind.job_id)
         applied.waits.append(now - state.created_at.get(bind.job_id, now))
     allocations.bind(session, replicas=replicas, shares=shares, uuids=state.gpu_uuids)
-    if applied.bound:
-        session.execute(_SET_BOUND, [{"b_id": job_id, "b_now": now} for job_id in applied.bound])
+    for chunk in _chunks(applied.bound, 1000):
+        session.execute(
+            update(_jobs)
+            .where(_jobs.c.id.in_(chunk))
+            .values(
+                status="running",
+                reason=None,
+                message="",
+                updated_at=now,
+                started_at=None,
+                attempts=_jobs.c.attempts + 1,
+            )
+        )
     events.record_many(session, bound_events)
 
 
 def _store_reasons(
     session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, str]
 ) -> None:
-    changed = []
+    changed: dict[str, Any] = {}
     for job_id, reason in reasons.items():
         stored = reason_json(reason)
         key = json.dumps(stored, sort_keys=True)
         if seen.get(job_id) != key:
             seen[job_id] = key
-            changed.append({"b_id": job_id, "b_reason": stored})
-    if changed:
-        session.execute(_SET_REASON, changed)
+            changed[job_id] = stored
+    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
 
 
 def _store_fair_shares(session: Session, result: CycleResult) -> None:

@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
+from scheduler.store import bulk
 from scheduler.store.tables import AllocationRow, GpuRow, ReplicaRow
 
 _gpus: Table = GpuRow.__table__  # type: ignore[assignment]
-_ADD_MILLI = (
-    update(_gpus)
-    .where(_gpus.c.node == bindparam("b_node"), _gpus.c.index == bindparam("b_index"))
-    .values(allocated_milli=_gpus.c.allocated_milli + bindparam("b_milli"))
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +36,15 @@ def bind(
 ) -> None:
     """Insert replicas (job, replica, node) and their GPU shares; the GPU check rejects overflow."""
     if replicas:
-        session.execute(
-            insert(ReplicaRow),
+        insert_rows(
+            session,
+            ReplicaRow.__table__,  # type: ignore[arg-type]
             [{"job_id": j, "replica": r, "node": n, "state": "assigned"} for j, r, n in replicas],
         )
     if shares:
-        session.execute(
-            insert(AllocationRow),
+        insert_rows(
+            session,
+            AllocationRow.__table__,  # type: ignore[arg-type]
             [
                 {
                     "job_id": s.job_id,
@@ -76,15 +75,17 @@ def release(session: Session, job_ids: Iterable[str]) -> None:
     session.execute(delete(ReplicaRow).where(ReplicaRow.job_id.in_(ids)))
 
 
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (all with the same keys) in bulk."""
+    bulk.insert_many(session, table, rows)
+
+
 def _move_milli(session: Session, changes: Iterable[tuple[str, int, int]]) -> None:
+    """Add each change to its GPU's allocated_milli (the check constraint guards the sum)."""
     per_gpu: dict[tuple[str, int], int] = defaultdict(int)
     for node, index, milli in changes:
         per_gpu[(node, index)] += milli
-    if per_gpu:
-        session.execute(
-            _ADD_MILLI,
-            [{"b_node": n, "b_index": i, "b_milli": m} for (n, i), m in per_gpu.items() if m],
-        )
+    bulk.add_to_gpus(session, _gpus, [(n, i, d) for (n, i), d in per_gpu.items() if d])
 
 
 def of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[AllocationRow]]:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from scheduler.store import bulk
 from scheduler.store.tables import EventRow
 
 
@@ -27,11 +28,11 @@ def record(
 
 def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Append events given as dicts of at/kind/job_id/node/data (one executemany)."""
-    if rows:
-        session.execute(
-            insert(EventRow),
-            [{"job_id": None, "node": None, "data": {}, **row} for row in rows],
-        )
+    bulk.insert_many(
+        session,
+        EventRow.__table__,  # type: ignore[arg-type]
+        [{"job_id": None, "node": None, "data": {}, **row} for row in rows],
+    )
 
 
 def for_job(session: Session, job_id: str) -> list[EventRow]:
