@@ -87,11 +87,12 @@ def _replay(earlier: JobRow, request_hash: str) -> JobRow:
 
 
 def _check_queue(session: Session, name: str) -> None:
-    if queues.get(session, name) is None:
+    leaf = queues.leaf_status(session, name)
+    if leaf is None:
         raise HTTPException(
             _422, f"queue {name!r} does not exist (list queues with GET /v1/queues)"
         )
-    if queues.children(session, name):
+    if not leaf:
         raise HTTPException(
             _422, f"queue {name!r} has child queues; submit to one of its leaf queues"
         )

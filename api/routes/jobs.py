@@ -34,8 +34,8 @@ def submit_job(
     job, created = submit(session, body, principal=principal, idempotency_key=idempotency_key)
     if created:
         wakeup.notify()
-    else:
-        response.headers["Idempotent-Replayed"] = "true"
+        return job_public(job)  # a new job holds nothing yet
+    response.headers["Idempotent-Replayed"] = "true"
     return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
 
 

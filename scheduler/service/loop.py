@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
-from scheduler.core.decisions import CycleResult
-from scheduler.core.model import Snapshot
+from scheduler.core.decisions import CycleResult, PendingReason, ReasonItem, WaitKind
+from scheduler.core.model import JobStatus, Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
 from scheduler.service.settings import Settings
@@ -82,7 +82,7 @@ class SchedulerLoop:
         with self.sessions() as session:
             state = snapshot.load(session)
             session.rollback()  # release the read transaction before the (long) decision
-        result = self.decide(state.snapshot, self.config, now)
+        result = self._decide(state.snapshot, now)
         with self.sessions() as session:
             try:
                 lease.fence(session, holder=self.holder, now=now, ttl=ttl)
@@ -106,6 +106,17 @@ class SchedulerLoop:
             lost_jobs=lost,
             seconds=seconds,
         )
+
+    def _decide(self, snapshot_: Snapshot, now: float) -> CycleResult:
+        if snapshot_.nodes:
+            return self.decide(snapshot_, self.config, now)
+        # Nothing can be placed before a node joins; say so instead of running the core.
+        reason = PendingReason(
+            WaitKind.UNSCHEDULABLE,
+            (ReasonItem("no-nodes", "no node has joined yet (start an agent: gpusched agent)"),),
+        )
+        waiting = {job.id: reason for job in snapshot_.jobs if job.status == JobStatus.PENDING}
+        return CycleResult((), waiting)
 
     async def run_forever(self) -> None:
         """Cycle on every wake-up (debounced) and at least every `cycle_period_seconds`."""

@@ -6,11 +6,11 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.store import allocations, events
-from scheduler.store.tables import JobRow
+from scheduler.store.tables import EventRow, JobRow
 
 ACTIVE = ("pending", "running")
 FINAL = ("succeeded", "failed", "preempted", "cancelled")
@@ -30,12 +30,28 @@ def by_idempotency_key(session: Session, token_id: int, key: str) -> JobRow | No
     return session.scalars(query).first()
 
 
+_INSERT_JOB = insert(JobRow)
+_INSERT_EVENT = insert(EventRow)
+
+
 def add(session: Session, job: JobRow) -> None:
-    """Insert a new pending job and its `job.submitted` event."""
-    session.add(job)
-    session.flush()
-    events.record(
-        session, "job.submitted", at=job.created_at, job_id=job.id, data={"queue": job.queue}
+    """Insert a new pending job and its `job.submitted` event (two prepared INSERTs)."""
+    # Unset attributes are left out so that the columns' defaults apply.
+    values = {
+        column.key: getattr(job, column.key)
+        for column in JobRow.__table__.columns
+        if getattr(job, column.key) is not None
+    }
+    session.execute(_INSERT_JOB, values)
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "at": job.created_at,
+            "kind": "job.submitted",
+            "job_id": job.id,
+            "node": None,
+            "data": {"queue": job.queue},
+        },
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.store.tables import AllocationRow, JobRow, QueueRow
@@ -17,6 +17,18 @@ class QueueUsage:
     allocated_milli: int = 0
     pending_jobs: int = 0
     running_jobs: int = 0
+
+
+_LEAF = select(
+    QueueRow.name,
+    select(func.count()).where(QueueRow.parent == bindparam("name")).scalar_subquery(),
+).where(QueueRow.name == bindparam("name"))
+
+
+def leaf_status(session: Session, name: str) -> bool | None:
+    """None when the queue does not exist, else whether it is a leaf (has no children)."""
+    row = session.execute(_LEAF, {"name": name}).first()
+    return None if row is None else row[1] == 0
 
 
 def get(session: Session, name: str) -> QueueRow | None:
