@@ -34,8 +34,18 @@ def _port() -> int:
 
 def _start(url: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from scheduler.cli.main import main; main()", "scheduler",
-         "--db", url, "--port", str(port), "--host", "127.0.0.1"],
+        [
+            sys.executable,
+            "-c",
+            "from scheduler.cli.main import main; main()",
+            "scheduler",
+            "--db",
+            url,
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
         env={**os.environ, "GPUSCHED_HOME": "/tmp/gpusched-bench"},
         stdout=subprocess.DEVNULL,
     )
@@ -87,8 +97,11 @@ def main() -> None:
                             break
                     except httpx.HTTPError:
                         time.sleep(0.2)
-            httpx.post(f"{urls[0]}/v1/queues", json={"name": "bench", "deserved_gpus": 8},
-                       headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+            httpx.post(
+                f"{urls[0]}/v1/queues",
+                json={"name": "bench", "deserved_gpus": 8},
+                headers={"Authorization": f"Bearer {token}"},
+            ).raise_for_status()
             asyncio.run(_drive(urls, token, seconds=2, concurrency=args.concurrency))  # warm-up
             latencies = asyncio.run(
                 _drive(urls, token, seconds=args.seconds, concurrency=args.concurrency)
@@ -102,8 +115,10 @@ def main() -> None:
     rate = len(latencies) / args.seconds
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(f"submissions: {len(latencies)} in {args.seconds:g} s = {rate:.0f}/s "
-          f"(concurrency {args.concurrency}, {args.replicas} scheduler process(es), PostgreSQL)")
+    print(
+        f"submissions: {len(latencies)} in {args.seconds:g} s = {rate:.0f}/s "
+        f"(concurrency {args.concurrency}, {args.replicas} scheduler process(es), PostgreSQL)"
+    )
     print(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
