@@ -18,10 +18,11 @@ CHANNEL = "gpusched:wake"
 class Wakeup:
     """A thread-safe 'something changed' signal the loop awaits."""
 
-    def __init__(self, redis_url: str = "") -> None:
+    def __init__(self, redis_url: str = "", *, channel: str = CHANNEL) -> None:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis_url = redis_url
+        self.channel = channel
         self._redis: Any = None
         self._lock = threading.Lock()
         self.pending = threading.Event()
@@ -57,7 +58,7 @@ class Wakeup:
                         self._redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
                     )
                 client = self._redis
-            client.publish(CHANNEL, b"1")
+            client.publish(self.channel, b"1")
         except Exception as error:  # Redis is an accelerator only; the period covers for it
             log.warning("wake-up through Redis failed (%s); the loop runs on its period", error)
             with self._lock:
@@ -73,7 +74,7 @@ class Wakeup:
             try:
                 client = aioredis.Redis.from_url(self._redis_url)
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self.local()
