@@ -156,3 +156,19 @@ def test_cordon_and_uncordon(api: Api) -> None:
     assert api.client.post("/v1/nodes/node-a/cordon", headers=api.admin).json()["cordoned"]
     assert not api.client.post("/v1/nodes/node-a/uncordon", headers=api.admin).json()["cordoned"]
     assert api.client.post("/v1/nodes/nope/cordon", headers=api.admin).status_code == 404
+
+
+def test_metrics_show_gpu_telemetry_and_health(api: Api) -> None:
+    agent = api.join("node-a", gpus=1)
+    sample = {"index": 0, "utilization": 12.5, "memory_used_mib": 300}
+    reply = api.client.post(
+        "/v1/agents/node-a/heartbeat",
+        json={"node": node_spec("node-a", gpus=1), "telemetry": [sample]},
+        headers=agent,
+    )
+    assert reply.status_code == 200
+    text = api.client.get("/metrics").text
+    assert 'gpusched_gpu_utilization_percent{gpu="0",model="A100-80GB",node="node-a"} 12.5' in text
+    assert 'gpusched_gpu_healthy{gpu="0",model="A100-80GB",node="node-a"} 1.0' in text
+    assert "gpusched_cycle_duration_seconds" in text
+    assert api.client.get("/readyz").json() == {"status": "ok"}
