@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,8 +16,12 @@ from scheduler.service.wakeup import Wakeup
 _bearer = HTTPBearer(auto_error=False, description="An admin, user or agent token.")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; routes commit once, anything uncommitted is rolled back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request; routes commit once, anything uncommitted is rolled back.
+
+    Cheap dependencies are `async` so they run on the event loop: a sync one costs a hop to
+    the thread pool per request. Opening a session does no I/O.
+    """
     with request.app.state.sessions() as session:
         yield session
 
@@ -35,7 +39,7 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
     if not principal.is_admin:
         raise forbidden("do this (admin only)")
     return principal
@@ -44,7 +48,7 @@ def require_admin(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-def require_person(principal: PrincipalDep) -> Principal:
+async def require_person(principal: PrincipalDep) -> Principal:
     """An admin or user token (agent tokens reach only the agent endpoints)."""
     if principal.kind not in ("admin", "user"):
         raise forbidden("use this endpoint (agent tokens reach only /v1/agents/{node}/...)")
@@ -54,7 +58,7 @@ def require_person(principal: PrincipalDep) -> Principal:
 PersonDep = Annotated[Principal, Depends(require_person)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -62,7 +66,7 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_wakeup(request: Request) -> Wakeup:
+async def get_wakeup(request: Request) -> Wakeup:
     wakeup: Wakeup = request.app.state.wakeup
     return wakeup
 

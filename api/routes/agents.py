@@ -123,7 +123,7 @@ async def upload_logs(
         return {"size": handle.tell()}
 
 
-def require_own_node(node: str, principal: PrincipalDep) -> Principal:
+async def require_own_node(node: str, principal: PrincipalDep) -> Principal:
     """The agent token of `node` (or an admin): checked before the body is read."""
     if (principal.kind == "agent" and principal.node == node) or principal.is_admin:
         return principal
