@@ -77,6 +77,7 @@ def cancel_job(
 ) -> JobPublic:
     """Cancel a pending or running job (cancelling a cancelled job is a no-op)."""
     job = visible_job(session, principal, job_id, "cancel")
+    job = jobs.get_for_update(session, job.id) or job  # decide on the latest committed state
     if job.status in ("succeeded", "failed", "preempted"):
         raise HTTPException(
             status.HTTP_409_CONFLICT,

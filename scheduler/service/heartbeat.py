@@ -50,12 +50,13 @@ def handle(
 
 def _apply_report(session: Session, node: str, report: dict[str, Any], *, now: float) -> bool:
     """Record one replica's state; True when its job ended. Stale reports are ignored."""
-    row = session.get(ReplicaRow, (report["job_id"], report["replica"]))
-    if row is None or row.node != node:
-        return False  # not (or no longer) bound here: the reply's `desired` corrects the agent
-    job = session.get(JobRow, row.job_id)
+    # Lock the job first: the loop may be evicting or re-binding it concurrently.
+    job = jobs.get_for_update(session, str(report["job_id"]))
     if job is None or job.status != "running":
         return False
+    row = session.get(ReplicaRow, (job.id, report["replica"]), populate_existing=True)
+    if row is None or row.node != node:
+        return False  # not (or no longer) bound here: the reply's `desired` corrects the agent
     state = report["state"]
     row.over_grant = bool(report.get("over_grant"))
     if row.state in TERMINAL:

@@ -25,6 +25,11 @@ def get(session: Session, job_id: str) -> JobRow | None:
     return session.get(JobRow, job_id)
 
 
+def get_for_update(session: Session, job_id: str) -> JobRow | None:
+    """The job, row-locked until commit and re-read (a concurrent cycle may have just bound it)."""
+    return session.get(JobRow, job_id, with_for_update=True, populate_existing=True)
+
+
 def by_idempotency_key(session: Session, token_id: int, key: str) -> JobRow | None:
     query = select(JobRow).where(JobRow.token_id == token_id, JobRow.idempotency_key == key)
     return session.scalars(query).first()
