@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
@@ -76,6 +76,7 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(IntegrityError, _conflict)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(OperationalError, _unavailable)
     return app
 
@@ -85,6 +86,15 @@ async def _conflict(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         {"detail": "the request conflicts with stored data (it changed meanwhile); retry"},
         status_code=409,
+    )
+
+
+async def _unstorable(_: Request, error: Exception) -> JSONResponse:
+    log.info("data error: %s", error)
+    return JSONResponse(
+        {"detail": "the request holds a value the database cannot store (e.g. a NUL character "
+         "or an out-of-range number); nothing was written"},
+        status_code=422,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,7 +103,9 @@ def apply_telemetry(
             continue
         gpu.utilization = sample.get("utilization")
         gpu.memory_used_mib = sample.get("memory_used_mib")
-        gpu.telemetry = {k: v for k, v in sample.items() if k not in _TELEMETRY_COLUMNS}
+        gpu.telemetry = _finite(
+            {k: v for k, v in sample.items() if k not in _TELEMETRY_COLUMNS}
+        )
         gpu.telemetry_at = now
         healthy = bool(sample.get("healthy", True))
         if healthy != gpu.healthy:
@@ -160,3 +163,14 @@ def largest(session: Session) -> Largest:
     gpus = session.scalar(select(func.max(per_node.c.n))) or 0
     gpu_memory = session.scalar(select(func.max(GpuRow.memory_mib))) or 0
     return Largest(int(nodes or 0), int(gpus), int(gpu_memory), int(cpu or 0), int(memory or 0))
+
+
+def _finite(value: Any) -> Any:
+    """JSON columns refuse NaN and infinity (PostgreSQL): keep such readings as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -145,3 +145,12 @@ def test_explain_and_logs_of_a_waiting_job(api: Api) -> None:
     (api.settings.logs_dir / job["id"]).mkdir(parents=True)
     (api.settings.logs_dir / job["id"] / "0.log").write_text("epoch 1\n")
     assert api.client.get(f"/v1/jobs/{job['id']}/logs", headers=api.admin).text == "epoch 1\n"
+
+
+def test_a_nul_character_is_refused_without_a_500(api: Api) -> None:
+    api.queue("vision")
+    reply = api.client.post("/v1/jobs", json=_job(command=["echo", "a\u0000b"]), headers=api.admin)
+    assert reply.status_code in (201, 422)  # SQLite stores it; PostgreSQL text cannot
+    if reply.status_code == 422:
+        assert "cannot store" in reply.json()["detail"]
+        assert _count_jobs(api) == 0
