@@ -20,9 +20,12 @@ def _root() -> None:
 
 def _register_all() -> None:
     # Each command group lives in its own module and adds itself here.
-    from scheduler.cli import sim_commands
+    from scheduler.cli import agent_commands, fairshare_commands, sim_commands
 
     sim_commands.register(app)
+    sim_commands.register_bench(app)
+    fairshare_commands.register(app)
+    agent_commands.register(app)
     from scheduler.cli import service_commands
 
     service_commands.register(app)

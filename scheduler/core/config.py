@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class CycleConfig:
     """How a cycle decides. The same config, snapshot and seed give the same decisions."""
 
-    placement: str = "binpack"
+    placement: str = "default"
     """Name of the placement policy (see scheduler.core.plugins.placement.POLICIES)."""
     seed: int = 0
     actions: tuple[str, ...] = ("allocate", "reclaim", "preempt")

@@ -31,7 +31,7 @@ Decision = Bind | Evict
 
 
 class WaitKind(enum.StrEnum):
-    """Whether anything could change the answer (Kubernetes' Unschedulable vs UnschedulableAndUnresolvable)."""
+    """Whether anything could change the answer (Unschedulable vs UnschedulableAndUnresolvable)."""
 
     UNSCHEDULABLE = "unschedulable"
     """Capacity is taken now; finishing or evicted jobs may make room."""

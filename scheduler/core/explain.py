@@ -7,26 +7,27 @@ import numpy as np
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
 from scheduler.core.model import MILLI_PER_GPU, Job
 from scheduler.core.session import Session
-from scheduler.core.state import BoolArray
+from scheduler.core.state import BoolArray, IntArray
 
 
 def _gpus(milli: int) -> str:
-    return f"{milli / MILLI_PER_GPU:g}"
+    return f"{milli / MILLI_PER_GPU:.1f}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
     """(code, nodes that pass) in the order a node is checked; a node fails at its first miss."""
     state, request = session.state, job.request
-    nodes = state.nodes
-    ready = np.array([node.ready for node in nodes], dtype=np.bool_)
-    uncordoned = np.array([not node.cordoned for node in nodes], dtype=np.bool_)
     models = state.model_mask(request.gpu_models)
-    model_ok = models[state.model_id] if models is not None else np.ones(len(nodes), np.bool_)
+    model_ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
     if request.wants_gpu:
-        model_ok = model_ok & (np.array(state.gpu_count) > 0)
+        model_ok = model_ok & (state.gpu_count_arr > 0)
     filters = [
-        ("node-not-ready", ready),
-        ("node-cordoned", uncordoned),
+        ("node-not-ready", state.ready),
+        ("node-cordoned", state.uncordoned),
         ("gpu-model", model_ok),
         ("cpu", state.cpu_free_arr >= request.cpu_millis),
         ("memory", state.mem_free_arr >= request.memory_mib),
@@ -49,7 +50,7 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
         where = f" (best: {state.nodes[best].name} with {have})" if best >= 0 else ""
         return ReasonItem(
             "gpus",
-            f"no node has {request.whole_gpus} free {model}GPUs{where}",
+            f"no node has {_plural(request.whole_gpus, 'free ' + model + 'GPU')}{where}",
             {"needed": request.whole_gpus, "best_node": state.nodes[best].name if best >= 0 else None,
              "best_free": have},
         )
@@ -57,8 +58,9 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
         best = int(idx[state.max_share_free[idx].argmax()]) if len(idx) else -1
         have = int(state.max_share_free[best]) if best >= 0 else 0
         need = request.gpu_milli or request.gpu_memory_mib
-        what = f"{_gpus(need)} of a {model}GPU" if request.gpu_milli else f"{need} MiB of a {model}GPU"
-        where = f" (best: {state.nodes[best].name} with {_gpus(have)} free)" if best >= 0 else ""
+        amount = f"{need / MILLI_PER_GPU:g}" if request.gpu_milli else f"{need} MiB"
+        what = f"{amount} of a {model}GPU"
+        where = f" (best: {state.nodes[best].name} with {have / MILLI_PER_GPU:g} free)" if best >= 0 else ""
         return ReasonItem(
             "gpu-share",
             f"no GPU has {what} free{where}",
@@ -82,36 +84,86 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
     return ReasonItem(code, messages.get(code, code), {})
 
 
-def _could_ever_fit(session: Session, job: Job) -> bool:
+def _too_large(session: Session, job: Job) -> ReasonItem | None:
+    """Why no node could hold one replica even when empty, or None when some node could."""
     state, request = session.state, job.request
     models = state.model_mask(request.gpu_models)
     ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
-    ok = ok & (np.array([n.cpu_millis for n in state.nodes]) >= request.cpu_millis)
-    ok = ok & (np.array([n.memory_mib for n in state.nodes]) >= request.memory_mib)
-    counts = np.array(state.gpu_count)
+    if request.wants_gpu:
+        ok = ok & (state.gpu_count_arr > 0)
+    if not ok.any():
+        wanted = "/".join(sorted(request.gpu_models)) or "any"
+        return ReasonItem("gpu-model", f"no node has a {wanted} GPU", {"models": sorted(request.gpu_models)})
+    checks: list[tuple[str, IntArray, int, str]] = [
+        ("cpu", state.cpu_capacity_arr, request.cpu_millis, "m CPU"),
+        ("memory", state.mem_capacity_arr, request.memory_mib, " MiB of memory"),
+    ]
     if request.whole_gpus:
-        ok = ok & (counts >= request.whole_gpus)
+        checks.append(("gpus", state.gpu_count_arr, request.whole_gpus, " GPUs"))
     elif request.gpu_memory_mib and not request.gpu_milli:
-        ok = ok & (counts > 0) & (state.gpu_memory >= request.gpu_memory_mib)
-    elif request.wants_gpu:
-        ok = ok & (counts > 0)
-    return bool(ok.any())
+        checks.append(("gpu-memory", state.gpu_memory, request.gpu_memory_mib, " MiB of GPU memory"))
+    for code, capacity, need, unit in checks:
+        enough = ok & (capacity >= need)
+        if not enough.any():
+            largest = int(capacity[ok].max())
+            return ReasonItem(
+                "too-large",
+                f"no node has {need}{unit} in all (largest: {largest}{unit})",
+                {"resource": code, "needed": need, "largest": largest},
+            )
+        ok = enough
+    return None
 
 
-def explain(session: Session, job: Job) -> PendingReason:
-    """Ranked causes with numbers for a job left pending this cycle."""
+def _share_item(session: Session, job: Job) -> tuple[ReasonItem, bool] | None:
+    """Where the job's queue stands against its fair share (and whether it has reached it)."""
+    status = session.queue_status(job.queue)
+    if status is None:
+        return None
+    ratio, held, share = status
+    where = "above" if ratio > 1 else "at" if ratio == 1 else "below"
+    item = ReasonItem(
+        "fair-share",
+        f"queue {job.queue} is {where} its fair share ({_gpus(held.gpu_milli)} of "
+        f"{_gpus(share.gpu_milli)} GPUs)",
+        {"queue": job.queue, "allocated_gpus": held.gpus, "fair_share_gpus": share.gpus},
+    )
+    return item, ratio >= 1
+
+
+def explain_all(session: Session, jobs: list[Job]) -> dict[str, PendingReason]:
+    """Reasons for every job in `jobs`; jobs that look alike to the filters share one diagnosis."""
+    memo: dict[tuple[object, ...], PendingReason] = {}
+    reasons = {}
+    for job in jobs:
+        vetoed = tuple(session.waiting.get(job.id, ()))
+        notes = tuple(session.notes.get(job.id, ()))
+        share = _share_item(session, job)
+        first: tuple[ReasonItem, ...] = ()
+        if share is not None and share[1]:
+            first = (share[0],)  # the queue's share, not the nodes, is what holds the job back
+        elif share is not None:
+            notes = (share[0], *notes)
+        key = (job.request, job.replicas, session.replicas_fit.get(job.id, 0),
+               tuple((item.code, item.message) for item in vetoed))
+        reason = memo.get(key)
+        if reason is None:
+            reason = memo[key] = explain(session, job, vetoed)
+        if notes or first:
+            items = (*vetoed, *first, *reason.items[len(vetoed):], *notes)
+            reason = PendingReason(reason.kind, items, reason.node_failures)
+        reasons[job.id] = reason
+    return reasons
+
+
+def explain(session: Session, job: Job, vetoed: tuple[ReasonItem, ...] = ()) -> PendingReason:
+    """Ranked causes with numbers for a job left pending this cycle (queue vetoes first)."""
     items: list[ReasonItem] = []
-    queue_items = session.waiting.get(job.id, [])
-    vetoed = [item for item in queue_items if item.code != "jobs-ahead"]
     items.extend(vetoed)
     failures: dict[str, int] = {}
-    if not _could_ever_fit(session, job):
-        items.insert(0, ReasonItem(
-            "too-large",
-            "no node could ever hold one replica as requested (CPU, memory, GPU count or model)",
-            {},
-        ))
-        return PendingReason(WaitKind.UNRESOLVABLE, tuple(items))
+    too_large = _too_large(session, job)
+    if too_large is not None:
+        return PendingReason(WaitKind.UNRESOLVABLE, (too_large, *items))
     if not vetoed:
         passing = np.ones(len(session.state), dtype=np.bool_)
         first_block: tuple[str, BoolArray] | None = None
@@ -133,5 +185,4 @@ def explain(session: Session, job: Job) -> PendingReason:
             items.append(_near_miss(session, job, *first_block))
         elif not job.is_gang:
             items.append(ReasonItem("placement", "capacity was taken by jobs placed earlier this cycle", {}))
-    items.extend(item for item in queue_items if item.code == "jobs-ahead")
     return PendingReason(WaitKind.UNSCHEDULABLE, tuple(items), failures)

@@ -13,7 +13,7 @@ MILLI_PER_GPU = 1000
 
 def gpus_to_milli(gpus: float) -> int:
     """Convert a GPU count (0.5, 1, 8) to thousandths of a GPU."""
-    return int(round(gpus * MILLI_PER_GPU))
+    return round(gpus * MILLI_PER_GPU)
 
 
 def milli_to_gpus(milli: int) -> float:
@@ -216,3 +216,5 @@ class Snapshot:
     nodes: tuple[Node, ...]
     jobs: tuple[Job, ...] = ()
     queues: tuple[Queue, ...] = ()
+    queue_usage: Mapping[str, Resources] = field(default_factory=dict)
+    """Decayed past usage per leaf queue (resource-seconds), for time-based fairness."""

@@ -7,11 +7,20 @@ registers callbacks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Protocol
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import ReasonItem
-from scheduler.core.model import Job, JobStatus, Queue, ReplicaPlacement, ReplicaRequest, Snapshot
+from scheduler.core.model import (
+    Job,
+    JobStatus,
+    Queue,
+    ReplicaPlacement,
+    ReplicaRequest,
+    Resources,
+    Snapshot,
+)
 from scheduler.core.plugins.placement import Choice, PlacementContext, make_policy
 from scheduler.core.plugins.placement.typical import typical_shapes
 from scheduler.core.state import BoolArray, ClusterState
@@ -63,9 +72,18 @@ class Session:
         self.on_deallocate: list[JobHook] = []
         self.reclaim_vetoes: list[Callable[[Job, Job], bool]] = []
         """(reclaimer, victim) → True when the victim may NOT be taken."""
-        self.shares: dict[str, object] = {}
-        # What allocate learned about jobs it could not place.
+        self.reclaim_gates: list[Veto] = []
+        """Why `job`'s queue may not reclaim from others now (e.g. it is at its fair share)."""
+        self.shares: dict[str, Resources] = {}
+        self.queue_status: Callable[[str], tuple[Fraction, Resources, Resources] | None] = (
+            lambda queue: None
+        )
+        """(allocated/fair share, allocated, fair share) of a queue, when fair share is on."""
+        # What the actions learned about jobs they could not place.
         self.waiting: dict[str, list[ReasonItem]] = {}
+        """Vetoes: why a job was not even tried (queue limit, quota)."""
+        self.notes: dict[str, list[ReasonItem]] = {}
+        """Context for a waiting job: jobs ahead of it, why reclaim or preemption did not help."""
         self.replicas_fit: dict[str, int] = {}
         for job in snapshot.jobs:
             if job.status is JobStatus.RUNNING and job.placements:
@@ -110,17 +128,29 @@ class Session:
         return self.policy.choose(self.state, request, self.feasible(request))
 
     def veto(self, job: Job) -> ReasonItem | None:
-        for veto in self.allocate_vetoes:
-            reason = veto(job)
-            if reason is not None:
-                return reason
-        return None
+        return _first(self.allocate_vetoes, job)
+
+    def reclaim_gate(self, job: Job) -> ReasonItem | None:
+        return _first(self.reclaim_gates, job)
+
+    def note(self, job: Job, item: ReasonItem) -> None:
+        self.notes.setdefault(job.id, []).append(item)
 
     def job_key(self, job: Job) -> tuple[object, ...]:
-        return (*(key(job) for key in self.job_order_keys), job.created_at, job.id)
+        return (*[key(job) for key in self.job_order_keys], job.created_at, job.id)
 
     def queue_key(self, queue: str) -> tuple[object, ...]:
-        return (*(key(queue) for key in self.queue_order_keys), queue)
+        if not self.queue_order_keys:
+            return (queue,)
+        return (*[key(queue) for key in self.queue_order_keys], queue)
 
     def running_jobs(self) -> list[Job]:
         return [self.jobs[job_id] for job_id in self.placements if job_id in self.jobs]
+
+
+def _first(checks: list[Veto], job: Job) -> ReasonItem | None:
+    for check in checks:
+        reason = check(job)
+        if reason is not None:
+            return reason
+    return None

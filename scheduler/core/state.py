@@ -25,6 +25,7 @@ class ClusterState:
         self.index: dict[str, int] = {node.name: i for i, node in enumerate(self.nodes)}
         if len(self.index) != len(self.nodes):
             raise ValueError("node names must be unique")
+        self.gpu_model: list[str] = [node.gpu_model for node in self.nodes]
         self.models: list[str] = sorted({node.gpu_model for node in self.nodes})
         model_ids = {model: i for i, model in enumerate(self.models)}
         self.model_id: IntArray = np.array(
@@ -42,19 +43,24 @@ class ClusterState:
         self.gpu_free: list[list[int]] = [
             [MILLI_PER_GPU if gpu.healthy else 0 for gpu in node.gpus] for node in self.nodes
         ]
-        self.usable: BoolArray = np.array(
-            [node.ready and not node.cordoned for node in self.nodes], dtype=np.bool_
-        )
         n = len(self.nodes)
+        self.ready: BoolArray = np.array([node.ready for node in self.nodes], dtype=np.bool_)
+        self.uncordoned: BoolArray = np.array([not node.cordoned for node in self.nodes], np.bool_)
+        self.cpu_capacity_arr: IntArray = np.array(self.cpu_capacity, dtype=np.int64).reshape(n)
+        self.mem_capacity_arr: IntArray = np.array(
+            [node.memory_mib for node in self.nodes], dtype=np.int64
+        ).reshape(n)
+        self.gpu_count_arr: IntArray = np.array(self.gpu_count, dtype=np.int64).reshape(n)
         self.cpu_free_arr: IntArray = np.array(self.cpu_free, dtype=np.int64).reshape(n)
         self.mem_free_arr: IntArray = np.array(self.mem_free, dtype=np.int64).reshape(n)
         self.pods_free_arr: IntArray = np.array(self.pods_free, dtype=np.int64).reshape(n)
+        self.usable: BoolArray = self.ready & self.uncordoned
         self.max_share_free: IntArray = np.zeros(n, dtype=np.int64)
         self.whole_free: IntArray = np.zeros(n, dtype=np.int64)
         for i in range(n):
             self._refresh_gpu_summary(i)
-        self.classes: list[dict[tuple[int, int], int]] = [{} for _ in range(n)]
-        """Per node: how many replicas of each GPU request class (share, GPU memory) run there."""
+        self.classes: list[dict[int, int]] = [{} for _ in range(n)]
+        """Per node: how many replicas of each GPU class run there (0: a share, k: k whole GPUs)."""
         self.releases = 0
         """How many times capacity was given back (a failed shape can only fit after one)."""
         self.gpu_used = 0
@@ -93,7 +99,7 @@ class ClusterState:
                 self.gpu_used -= sign * grant.milli
             self._refresh_gpu_summary(i)
             tags = self.classes[i]
-            tag = (request.gpu_milli, request.gpu_memory_mib)
+            tag = request.whole_gpus
             count = tags.get(tag, 0) - sign
             if count:
                 tags[tag] = count
@@ -103,12 +109,11 @@ class ClusterState:
 
     def feasible(self, request: ReplicaRequest, allowed_models: BoolArray | None) -> BoolArray:
         """Nodes where one replica of `request` fits now (CPU, memory, pod slot, model, GPUs)."""
-        mask = (
-            self.usable
-            & (self.cpu_free_arr >= request.cpu_millis)
-            & (self.mem_free_arr >= request.memory_mib)
-            & (self.pods_free_arr >= 1)
-        )
+        mask = self.cpu_free_arr >= request.cpu_millis
+        mask &= self.usable
+        if request.memory_mib:
+            mask &= self.mem_free_arr >= request.memory_mib
+        mask &= self.pods_free_arr >= 1
         if allowed_models is not None:
             mask &= allowed_models[self.model_id]
         whole = request.whole_gpus

@@ -16,7 +16,7 @@ BUCKETS = (100, 110, 120, 130)
 def round_half_up(value: float, digits: int = 0) -> float:
     """Round half away from zero (Go's math.Round), not Python's banker's rounding."""
     scale = 10**digits
-    return math.floor(value * scale + 0.5) / scale
+    return float(math.floor(value * scale + 0.5) / scale)
 
 
 def per_gpu_milli(pod: TracePod) -> int:

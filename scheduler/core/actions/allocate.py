@@ -72,29 +72,28 @@ def allocate(session: Session, statement: Statement) -> None:
         heap.append((session.queue_key(queue), queue))
     heapq.heapify(heap)
     # A shape that failed stays failed until something is given back (jobs only take space here).
-    failed_shapes: dict[object, int] = {}
+    failed_shapes: dict[object, tuple[int, int]] = {}
     ahead: dict[str, int] = {}
     while heap:
         _, queue = heapq.heappop(heap)
         jobs = by_queue[queue]
         job = jobs.pop()
         shape = (job.request, job.replicas)
-        if failed_shapes.get(shape) == session.state.releases:
+        known = failed_shapes.get(shape)
+        if known is not None and known[0] == session.state.releases and session.veto(job) is None:
             session.waiting.setdefault(job.id, [])
-            session.replicas_fit.setdefault(job.id, 0)
-        elif not try_allocate(session, statement, job):
-            if session.veto(job) is None:
-                failed_shapes[shape] = session.state.releases
+            session.replicas_fit[job.id] = known[1]
+        elif not try_allocate(session, statement, job) and job.id not in session.waiting:
+            failed_shapes[shape] = (session.state.releases, session.replicas_fit.get(job.id, 0))
+            session.waiting[job.id] = []
         if job.id in session.waiting:
             count = ahead.get(queue, 0)
             if count:
-                session.waiting[job.id].append(
-                    ReasonItem(
-                        "jobs-ahead",
-                        f"{count} job{'s' if count != 1 else ''} of queue {queue} wait ahead of this one",
-                        {"jobs_ahead": count},
-                    )
-                )
+                session.note(job, ReasonItem(
+                    "jobs-ahead",
+                    f"{count} job{'s' if count != 1 else ''} of queue {queue} wait ahead of this one",
+                    {"jobs_ahead": count},
+                ))
             ahead[queue] = count + 1
         if jobs:
             heapq.heappush(heap, (session.queue_key(queue), queue))

@@ -1,4 +1,4 @@
-"""Placement policies selected by name: the FGD paper's six plus `binpack` and `spread`."""
+"""Placement policies selected by name: the FGD paper's six, `binpack`, `spread` and our default."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from scheduler.core.plugins.placement.paper import (
     score_gpu_clustering,
     score_gpu_packing,
 )
+from scheduler.core.plugins.placement.stranding import StrandingScorer
 
 POLICIES: dict[str, Callable[[PlacementContext], PlacementPolicy]] = {
     "random": RandomPlacement,
@@ -30,7 +31,9 @@ POLICIES: dict[str, Callable[[PlacementContext], PlacementPolicy]] = {
     "fgd": lambda context: ScoredPlacement(FgdScorer(context)),
     "binpack": lambda _: ScoredPlacement(score_binpack),
     "spread": lambda _: ScoredPlacement(score_spread),
+    "stranding-fgd": lambda context: ScoredPlacement(StrandingScorer(context)),
 }
+POLICIES["default"] = POLICIES["stranding-fgd"]  # the live scheduler's and simulator's default
 
 
 def make_policy(name: str, context: PlacementContext) -> PlacementPolicy:

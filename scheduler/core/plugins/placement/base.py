@@ -94,9 +94,9 @@ def default_grants(state: ClusterState, i: int, request: ReplicaRequest) -> tupl
     return ()
 
 
-def _shape_key(request: ReplicaRequest) -> tuple[int, int, int, frozenset[str]]:
-    # Memory is checked by the mask, never by scorers, so it stays out of the key.
-    return (request.cpu_millis, request.gpu_milli, request.gpu_memory_mib, request.gpu_models)
+def _shape_key(request: ReplicaRequest) -> tuple[int, int, int]:
+    # Memory and GPU models are checked by the mask, never by scorers, so they stay out of the key.
+    return (request.cpu_millis, request.gpu_milli, request.gpu_memory_mib)
 
 
 class _ShapeCache:
@@ -105,7 +105,7 @@ class _ShapeCache:
     def __init__(self, size: int) -> None:
         self.scores: IntArray = np.full(size, -1, dtype=np.int64)
         self.choices: list[tuple[GpuGrant, ...]] = [()] * size
-        self.dirty: set[int] = set(range(size))
+        self.dirty: BoolArray = np.ones(size, dtype=np.bool_)
         self.read_upto = 0
 
 
@@ -114,7 +114,7 @@ class ScoredPlacement:
 
     def __init__(self, scorer: NodeScorer) -> None:
         self.scorer = scorer
-        self._caches: dict[tuple[int, int, int, frozenset[str]], _ShapeCache] = {}
+        self._caches: dict[tuple[int, int, int], _ShapeCache] = {}
         self._state_id = 0
 
     def choose(self, state: ClusterState, request: ReplicaRequest, mask: BoolArray) -> Choice | None:
@@ -127,10 +127,11 @@ class ScoredPlacement:
             cache = self._caches[key] = _ShapeCache(len(state))
         changes = state.changes
         if cache.read_upto < len(changes):
-            cache.dirty.update(changes[cache.read_upto :])
+            cache.dirty[changes[cache.read_upto :]] = True
             cache.read_upto = len(changes)
-        if cache.dirty:
-            self._refresh(state, request, mask, cache)
+        stale = np.flatnonzero(cache.dirty & mask)
+        if len(stale):
+            self._refresh(state, request, stale.tolist(), cache)
         candidates = np.where(mask, cache.scores, -1)
         best = int(candidates.argmax())
         if candidates[best] < 0:
@@ -138,15 +139,17 @@ class ScoredPlacement:
         return best, cache.choices[best]
 
     def _refresh(
-        self, state: ClusterState, request: ReplicaRequest, mask: BoolArray, cache: _ShapeCache
+        self, state: ClusterState, request: ReplicaRequest, stale: list[int], cache: _ShapeCache
     ) -> None:
-        scorer, scores, choices = self.scorer, cache.scores, cache.choices
-        done = [i for i in cache.dirty if mask[i]]
-        for i in done:
+        """Re-score the nodes that changed since this shape last looked (and that pass the mask)."""
+        scorer, choices = self.scorer, cache.choices
+        fresh = []
+        for i in stale:
             score, grants = scorer(state, i, request)
-            scores[i] = score
+            fresh.append(score)
             choices[i] = grants
-        cache.dirty.difference_update(done)
+        cache.scores[stale] = fresh
+        cache.dirty[stale] = False
 
 
 ScorerFactory = Callable[[PlacementContext], NodeScorer]

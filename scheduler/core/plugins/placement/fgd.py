@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from scheduler.core.model import MILLI_PER_GPU, GpuGrant, ReplicaRequest
 from scheduler.core.plugins.placement.base import (
     PlacementContext,
@@ -39,19 +42,45 @@ def shape_fragment(shape: TypicalShape, model: str, cpu_free: int, free: Sequenc
 
 
 class Fragmentation:
-    """Frequency-weighted fragmentation of a node state, memoised."""
+    """Frequency-weighted fragmentation of a node state (`shape_fragment` over all shapes), memoised.
+
+    Evaluated for all typical shapes at once with numpy; `shape_fragment` is the readable definition
+    the tests hold it to.
+    """
 
     def __init__(self, shapes: Sequence[TypicalShape]) -> None:
         self.shapes = tuple(shapes)
+        self._cpu = np.array([s.cpu_millis for s in shapes], dtype=np.int64)
+        self._milli = np.array([s.gpu_milli for s in shapes], dtype=np.int64)[:, None]
+        self._count = np.array([s.gpu_count for s in shapes], dtype=np.int64)
+        self._weight = np.array([s.weight for s in shapes], dtype=np.float64)
+        self._gpu_work = (self._count > 0) & (self._milli[:, 0] > 0)
+        self._allowed: dict[str, npt.NDArray[np.bool_]] = {}
         self._memo: dict[tuple[str, int, tuple[int, ...]], float] = {}
+
+    def _model_ok(self, model: str) -> npt.NDArray[np.bool_]:
+        ok = self._allowed.get(model)
+        if ok is None:
+            ok = self._gpu_work & np.array(
+                [not s.gpu_models or model in s.gpu_models for s in self.shapes], dtype=np.bool_
+            ).reshape(len(self.shapes))
+            self._allowed[model] = ok
+        return ok
 
     def of(self, model: str, cpu_free: int, free: Sequence[int]) -> float:
         key = (model, cpu_free, tuple(sorted(free)))
         value = self._memo.get(key)
         if value is None:
-            value = 0.0
-            for shape in self.shapes:
-                value += shape.weight * shape_fragment(shape, model, cpu_free, free)
+            gpus = np.array(key[2], dtype=np.int64)
+            enough = gpus >= self._milli  # shapes × GPUs
+            fits = (
+                self._model_ok(model)
+                & (self._cpu <= cpu_free)
+                & (enough.sum(axis=1) >= self._count)
+            )
+            below = np.where(enough, 0, gpus).sum(axis=1)
+            amount = np.where(fits, below, gpus.sum())
+            value = float(self._weight @ amount)
             self._memo[key] = value
         return value
 
@@ -68,7 +97,7 @@ class FgdScorer:
         self._memo: dict[tuple[object, ...], Scored] = {}
 
     def __call__(self, state: ClusterState, i: int, request: ReplicaRequest) -> Scored:
-        model = state.nodes[i].gpu_model
+        model = state.gpu_model[i]
         cpu_free = state.cpu_free[i]
         free = state.gpu_free[i]
         key = (model, cpu_free, tuple(free), request.cpu_millis, request.gpu_milli,

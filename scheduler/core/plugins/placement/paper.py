@@ -82,17 +82,10 @@ def score_gpu_clustering(state: ClusterState, i: int, request: ReplicaRequest) -
         return 0, grants
     tags = state.classes[i]
     fullness = MAX_SCORE // 4 * (MAX_SPEC_GPU - sum(state.gpu_free[i])) // MAX_SPEC_GPU
-    mine = request_class(request)
-    if tags.get(mine, 0) > 0:
-        band = 3 if len(tags) == 1 else 2
-    else:
-        band = 1 if not tags else 0
+    mine = request.whole_gpus  # the class: 0 for any share of one GPU, else the GPU count
+    # 3: only this class runs there; 2: among others; 1: idle node; 0: only other classes
+    band = (3 if len(tags) == 1 else 2) if tags.get(mine, 0) > 0 else (0 if tags else 1)
     return fullness + band * MAX_SCORE // 4, grants
-
-
-def request_class(request: ReplicaRequest) -> tuple[int, int]:
-    """The class gpu-clustering groups by: the GPU share (or count) and the GPU memory asked."""
-    return (request.gpu_milli, request.gpu_memory_mib)
 
 
 class RandomPlacement:

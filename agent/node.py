@@ -1,0 +1,169 @@
+"""One node's agent: sample the GPUs, attribute and police processes, heartbeat, reconcile."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from agent import procfs
+from agent.devices import DeviceSource, GpuSample, sample_to_json
+from agent.reporter import Reporter
+from agent.runner import FINISHED, Runner
+from agent.spec import ReplicaKey, ReplicaSpec
+from agent.watchdog import Watchdog
+
+if TYPE_CHECKING:  # redis is imported only by agents that stream telemetry
+    from agent.stream import TelemetryStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeAgent:
+    """Everything one node does once per interval (`tick`); the device source is the only seam."""
+
+    name: str
+    source: DeviceSource
+    runner: Runner
+    reporter: Reporter
+    watchdog: Watchdog
+    cpu_millis: int
+    memory_mib: int
+    enforcement: str = "none"
+    labels: dict[str, str] = field(default_factory=dict)
+    upload_logs: bool = True
+    stream: TelemetryStream | None = None
+    interval: float = 1.0
+    lock: TextIO | None = None
+    """The node's agent lock file, held open while this agent runs."""
+
+    def node_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "cpu_millis": self.cpu_millis, "memory_mib": self.memory_mib,
+            "labels": dict(self.labels), "enforcement": self.enforcement,
+            "gpus": [gpu.to_json() for gpu in self.source.inventory()],
+        }
+
+    def tick(self) -> dict[str, Any]:
+        """One round; returns the heartbeat body it sent (or tried to send)."""
+        self.runner.poll()
+        try:
+            samples = self.source.sample()
+        except Exception:
+            # A broken sampler must not stop heartbeats: the node would look dead, its jobs lost.
+            log.exception("node %s: reading GPUs failed; heartbeat without telemetry", self.name)
+            samples = []
+        gpu_memory = {gpu.uuid: gpu.memory_mib for gpu in self.source.inventory()}
+        telemetry, usage = self._attribute(samples)
+        self._police(usage, gpu_memory)
+        self._feed_simulation()
+        if self.upload_logs and self.reporter.connected:
+            self._upload_logs()
+        body = {"node": self.node_json(), "telemetry": telemetry, "replicas": self.runner.report()}
+        # A finished replica may be forgotten once the scheduler has its end and its whole log.
+        finished = [k for k, r in self.runner.replicas.items()
+                    if r.state in FINISHED and self._log_flushed(k)]
+        reply = self.reporter.heartbeat(body)
+        if reply is not None:
+            self.runner.mark_reported(finished)
+            desired, keep = _parse_desired(reply["desired"])
+            self.runner.reconcile(desired, gpu_memory=gpu_memory, keep=keep)
+            seconds = reply.get("heartbeat_seconds")
+            if isinstance(seconds, int | float) and seconds > 0:
+                self.interval = min(60.0, max(0.2, float(seconds)))
+        if self.stream is not None:
+            self.stream.publish(self.name, telemetry)
+        return body
+
+    def _attribute(
+        self, samples: list[GpuSample]
+    ) -> tuple[list[dict[str, Any]], dict[ReplicaKey, dict[str, int]]]:
+        """Telemetry with each GPU process named by its replica, and MiB per replica per GPU."""
+        sessions = self.runner.sessions()
+        leaders = set(sessions)
+        usage: dict[ReplicaKey, dict[str, int]] = {}
+        telemetry = []
+        for sample in samples:
+            procs = []
+            for proc in sample.processes:
+                leader = procfs.owning_session(proc.pid, leaders) if leaders else None
+                key = sessions.get(leader) if leader is not None else None
+                procs.append({"pid": proc.pid, "memory_mib": proc.memory_mib,
+                              "job_id": key[0] if key else None,
+                              "replica": key[1] if key else None})
+                if key is not None:
+                    per_gpu = usage.setdefault(key, {})
+                    per_gpu[sample.uuid] = per_gpu.get(sample.uuid, 0) + proc.memory_mib
+            telemetry.append(sample_to_json(sample, procs))
+        return telemetry, usage
+
+    def _police(self, usage: dict[ReplicaKey, dict[str, int]], gpu_memory: dict[str, int]) -> None:
+        running = {k: r for k, r in self.runner.replicas.items() if r.state == "running"}
+        limits = {k: r.spec.memory_limit_mib(gpu_memory) for k, r in running.items()}
+        over = {v.key: v for v in self.watchdog.check(usage=usage, limits=limits)}
+        for key, rep in running.items():
+            if rep.stop_deadline is not None:
+                continue  # already being stopped; keep the reason it is stopped for
+            verdict = over.get(key)
+            if verdict is None:
+                rep.over_grant = False
+                continue
+            if not rep.over_grant:
+                log.warning("%s/%d %s", key[0], key[1], verdict.describe())
+            rep.over_grant, rep.message = True, verdict.describe()
+            if rep.spec.kill_over_grant:
+                self.runner.stop(key, reason="killed by the watchdog: " + verdict.describe())
+
+    def _feed_simulation(self) -> None:
+        set_load = getattr(self.source, "set_load", None)
+        if set_load is None:
+            return
+        load: dict[str, int] = {}
+        for rep in self.runner.replicas.values():
+            if rep.state == "running":
+                for gpu in rep.spec.gpus:
+                    load[gpu.uuid] = load.get(gpu.uuid, 0) + gpu.milli
+        set_load(load)
+
+    def _upload_logs(self) -> None:
+        changed = False
+        for key, rep in self.runner.replicas.items():
+            offset = self.reporter.upload_log(job_id=key[0], replica=key[1],
+                                              path=self.runner.log_path(key), offset=rep.log_offset)
+            changed |= offset != rep.log_offset
+            rep.log_offset = offset
+        if changed:
+            self.runner.save()
+
+    def _log_flushed(self, key: ReplicaKey) -> bool:
+        if not self.upload_logs:
+            return True
+        try:
+            return self.runner.log_path(key).stat().st_size <= self.runner.replicas[key].log_offset
+        except FileNotFoundError:
+            return True
+
+    def close(self) -> None:
+        """Stop talking and release devices; the replicas keep running for the next agent."""
+        self.runner.save()
+        self.reporter.close()
+        self.source.close()
+        if self.stream is not None:
+            self.stream.close()
+        if self.lock is not None:
+            self.lock.close()
+
+
+def _parse_desired(entries: list[Any]) -> tuple[list[ReplicaSpec], frozenset[ReplicaKey]]:
+    """Valid specs, and the keys of invalid entries (left as they are rather than stopped)."""
+    specs: list[ReplicaSpec] = []
+    keep: set[ReplicaKey] = set()
+    for entry in entries:
+        try:
+            specs.append(ReplicaSpec.from_json(entry))
+        except ValueError as exc:
+            log.error("ignoring a desired replica the agent cannot run: %s", exc)
+            if isinstance(entry, dict) and isinstance(entry.get("replica"), int):
+                keep.add((str(entry.get("job_id")), entry["replica"]))
+    return specs, frozenset(keep)

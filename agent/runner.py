@@ -1,0 +1,294 @@
+"""The standalone runner: starts replicas as process groups, stops them, survives restarts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent import procfs
+from agent.spec import ReplicaKey, ReplicaSpec
+
+log = logging.getLogger(__name__)
+FINISHED = frozenset({"succeeded", "failed", "lost", "killed"})
+# The wrapper records the exit status in a file, so an agent restarted while the replica ran can
+# still report how it ended; "$@" keeps the user's argv intact (no re-quoting).
+_WRAPPER = '"$@"; rc=$?; echo "$rc" > "$GPUSCHED_EXIT_FILE"; exit "$rc"'
+
+
+@dataclass
+class Replica:
+    """One replica this node runs or ran, as it is reported in heartbeats."""
+
+    spec: ReplicaSpec
+    state: str = "running"
+    pid: int | None = None
+    start_ticks: int = 0
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    over_grant: bool = False
+    message: str = ""
+    stop_deadline: float | None = None
+    """Set while stopping: when SIGKILL follows the SIGTERM already sent."""
+    killed_hard: bool = False
+    reported: bool = False
+    """A finished replica is forgotten only after a heartbeat carrying its end went through."""
+    log_offset: int = 0
+    """Bytes of its log already uploaded to the scheduler."""
+
+    def to_report(self) -> dict[str, Any]:
+        return {
+            "job_id": self.spec.job_id, "replica": self.spec.replica, "state": self.state,
+            "pid": self.pid, "exit_code": self.exit_code, "started_at": self.started_at,
+            "finished_at": self.finished_at, "over_grant": self.over_grant, "message": self.message,
+        }
+
+
+class Runner:
+    """Keeps the node's processes in line with `desired`; logs go to `log_dir/JOB/REPLICA.log`."""
+
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        state_file: Path,
+        mps_available: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.log_dir = log_dir
+        self._state_file = state_file
+        self._run_dir = state_file.parent / "run"
+        self._mps = mps_available
+        self._clock = clock
+        self._children: dict[ReplicaKey, subprocess.Popen[bytes]] = {}
+        self.replicas: dict[ReplicaKey, Replica] = {}
+        self._load()
+
+    # -- the desired set -----------------------------------------------------------------
+    def reconcile(
+        self,
+        desired: Iterable[ReplicaSpec],
+        *,
+        gpu_memory: dict[str, int],
+        keep: frozenset[ReplicaKey] = frozenset(),
+    ) -> None:
+        """Start what is desired and not known, stop what runs and is not desired (or kept)."""
+        wanted = {spec.key: spec for spec in desired}
+        changed = False
+        for key, spec in wanted.items():
+            if key not in self.replicas:
+                self._start(spec, gpu_memory)
+                changed = True
+        for key, rep in list(self.replicas.items()):
+            if key in wanted or key in keep:
+                continue
+            if rep.state == "running":
+                self.stop(key, reason="no longer desired on this node (evicted or cancelled)")
+            elif rep.state in FINISHED and rep.reported:
+                del self.replicas[key]
+                changed = True
+        if changed:
+            self.save()
+
+    def log_path(self, key: ReplicaKey) -> Path:
+        return self.log_dir / key[0] / f"{key[1]}.log"
+
+    def _start(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> None:
+        rep = Replica(spec=spec, started_at=self._clock())
+        self.replicas[spec.key] = rep
+        if not spec.command:
+            self._finish(rep, "failed", message="the job has no command")
+            return
+        missing = [g.uuid for g in spec.gpus if g.uuid not in gpu_memory]
+        if missing:
+            # CUDA would silently see no device; refuse loudly instead.
+            self._finish(rep, "failed", message=f"granted GPU(s) not on this node: {missing}")
+            return
+        log_path = self.log_path(spec.key)
+        exit_file = self._exit_file(spec.key)
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._run_dir.mkdir(parents=True, exist_ok=True)
+            exit_file.unlink(missing_ok=True)
+            env = {**os.environ, **self.replica_env(spec, gpu_memory),
+                   "GPUSCHED_EXIT_FILE": str(exit_file)}
+            with open(log_path, "ab") as out:
+                child = subprocess.Popen(
+                    ["/bin/sh", "-c", _WRAPPER, "gpusched-replica", *spec.command],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True,
+                )
+        except OSError as exc:
+            self._finish(rep, "failed", message=f"could not start: {exc}")
+            return
+        self._children[spec.key] = child
+        rep.pid = child.pid
+        stat = procfs.read_stat(child.pid)
+        rep.start_ticks = stat.start_ticks if stat else 0
+        log.info("started %s/%d as pid %d", spec.job_id, spec.replica, child.pid)
+
+    def replica_env(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> dict[str, str]:
+        """The environment a replica gets: its devices, its grant, and its place in the gang."""
+        env = dict(spec.env)
+        env.update({
+            "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in spec.gpus),
+            "GPUSCHED_JOB_ID": spec.job_id,
+            "GPUSCHED_REPLICA_INDEX": str(spec.replica),
+            "GPUSCHED_REPLICAS": str(spec.replicas),
+            "GPUSCHED_GPU_FRACTION": f"{spec.gpu_fraction:g}",
+            "MASTER_ADDR": spec.master_addr,
+            "MASTER_PORT": str(spec.master_port),
+            "WORLD_SIZE": str(spec.replicas),
+            "RANK": str(spec.replica),
+            "LOCAL_RANK": "0",
+            "LOCAL_WORLD_SIZE": "1",
+        })
+        limit = spec.memory_limit_mib(gpu_memory)
+        if limit:
+            env["GPUSCHED_GPU_MEMORY_LIMIT_MIB"] = str(limit)
+        shared = [g for g in spec.gpus if g.milli < 1000]
+        if self._mps and shared:
+            # Device ordinals as the replica sees them, after CUDA_VISIBLE_DEVICES renumbering.
+            if limit:
+                env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = ",".join(
+                    f"{i}={limit}M" for i in range(len(spec.gpus)))
+            percent = max(1, min(100, round(min(g.milli for g in shared) / 10)))
+            env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = str(percent)
+        return env
+
+    # -- watching ------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Notice exits and carry stops forward (SIGKILL once a grace period runs out)."""
+        changed = False
+        for key, rep in self.replicas.items():
+            if rep.state != "running" or rep.pid is None:
+                continue
+            owned = key in self._children
+            code, gone = self._leader_exit(key, rep)
+            if rep.stop_deadline is not None:
+                if gone and not procfs.group_alive(rep.pid):
+                    self._finish(rep, "killed", exit_code=code, message=rep.message)
+                    changed = True
+                elif self._clock() >= rep.stop_deadline and not rep.killed_hard:
+                    _signal_group(rep.pid, signal.SIGKILL)
+                    rep.killed_hard = True
+                    changed = True
+            elif gone:
+                if owned:
+                    # The job's processes end with it, as in a container. Only for a leader
+                    # we reaped ourselves: its pgid cannot have been reused yet.
+                    _signal_group(rep.pid, signal.SIGKILL)
+                if code is None:
+                    self._finish(rep, "lost", message="ended while the agent was away; "
+                                 "exit status unknown")
+                else:
+                    self._finish(rep, "succeeded" if code == 0 else "failed", exit_code=code)
+                changed = True
+        if changed:
+            self.save()
+
+    def _leader_exit(self, key: ReplicaKey, rep: Replica) -> tuple[int | None, bool]:
+        """(exit code if known, whether the replica's leader process is gone)."""
+        child = self._children.get(key)
+        if child is not None:
+            code = child.poll()
+            if code is None:
+                return None, False
+            del self._children[key]
+            return (128 - code if code < 0 else code), True
+        assert rep.pid is not None
+        if procfs.is_same_process(rep.pid, rep.start_ticks):
+            return None, False
+        return self._read_exit_file(key), True
+
+    def stop(self, key: ReplicaKey, *, reason: str) -> None:
+        """SIGTERM the replica's process group now, SIGKILL after its grace period."""
+        rep = self.replicas.get(key)
+        if rep is None or rep.state != "running" or rep.stop_deadline is not None:
+            return
+        assert rep.pid is not None
+        rep.message = reason
+        rep.stop_deadline = self._clock() + max(0.0, rep.spec.grace_seconds)
+        _signal_group(rep.pid, signal.SIGTERM)
+        log.info("stopping %s/%d: %s", key[0], key[1], reason)
+        self.save()
+
+    def _finish(self, rep: Replica, state: str, *, exit_code: int | None = None,
+                message: str = "") -> None:
+        rep.state, rep.exit_code, rep.message = state, exit_code, message
+        rep.finished_at = self._clock()
+        rep.stop_deadline = None
+        self._exit_file(rep.spec.key).unlink(missing_ok=True)
+
+    def mark_reported(self, keys: Iterable[ReplicaKey]) -> None:
+        """The scheduler has seen these finished replicas; they may be forgotten when undesired."""
+        for key in keys:
+            rep = self.replicas.get(key)
+            if rep is not None and rep.state in FINISHED:
+                rep.reported = True
+
+    def sessions(self) -> dict[int, ReplicaKey]:
+        """Session id (the leader's pid) → replica, for every running replica."""
+        return {r.pid: k for k, r in self.replicas.items() if r.state == "running" and r.pid}
+
+    def report(self) -> list[dict[str, Any]]:
+        return [rep.to_report() for rep in self.replicas.values()]
+
+    # -- persistence ---------------------------------------------------------------------
+    def _exit_file(self, key: ReplicaKey) -> Path:
+        return self._run_dir / f"{key[0]}.{key[1]}.exit"
+
+    def _read_exit_file(self, key: ReplicaKey) -> int | None:
+        try:
+            return int(self._exit_file(key).read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def save(self) -> None:
+        """Write the state file atomically (a crash leaves the old or the new one, never half)."""
+        rows = []
+        for rep in self.replicas.values():
+            row = {k: v for k, v in vars(rep).items() if k != "spec"}
+            rows.append({"spec": rep.spec.to_json(), **row})
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": 1, "replicas": rows}))
+        os.replace(tmp, self._state_file)
+
+    def _load(self) -> None:
+        """Adopt replicas a previous agent started that still run; the rest are finished."""
+        try:
+            data = json.loads(self._state_file.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.error("agent state %s is unreadable (%s); starting empty", self._state_file, exc)
+            return
+        for row in data.get("replicas", []):
+            try:
+                spec = ReplicaSpec.from_json(row.pop("spec"))
+                rep = Replica(spec=spec, **row)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("skipping an unreadable replica in %s: %s", self._state_file, exc)
+                continue
+            self.replicas[spec.key] = rep
+            if rep.state == "running" and rep.pid:
+                # poll() then reads the exit file of one that ended, or reports it lost.
+                alive = procfs.is_same_process(rep.pid, rep.start_ticks)
+                log.info("%s %s/%d (pid %d)", "adopted" if alive else "found ended",
+                         spec.job_id, spec.replica, rep.pid)
+        self.poll()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

@@ -1,0 +1,207 @@
+"""The stranding-aware fragmentation policy (`stranding-fgd`, the simulator's `default`)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from scheduler.core.model import GPU, MILLI_PER_GPU, Node, ReplicaRequest
+from scheduler.core.plugins.placement import POLICIES, PlacementContext, ScoredPlacement, TypicalShape
+from scheduler.core.plugins.placement.fgd import FgdScorer, Fragmentation
+from scheduler.core.plugins.placement.stranding import (
+    StrandedFragmentation,
+    StrandingScorer,
+    mix_cpu_per_gpu,
+    stranded,
+)
+from scheduler.core.state import ClusterState
+
+# One typical shape: 10 cores and one whole GPU. The mix's CPU per GPU is 10,000, so other pods are
+# assumed to take SHARE_CPU (0.4) × 10,000 = 4,000 thousandths of a core per further GPU.
+ONE_SHAPE = (TypicalShape(10_000, MILLI_PER_GPU, 1, frozenset(), 1.0),)
+
+
+def make_node(name: str, *, cpu: int, gpus: int, model: str = "T4") -> Node:
+    return Node(name, cpu, 1_000_000, tuple(GPU(i, model, 15_360, f"{name}-{i}") for i in range(gpus)),
+                max_pods=100)
+
+
+def choose(policy: str, nodes: list[Node], request: ReplicaRequest,
+           shapes: tuple[TypicalShape, ...] = ONE_SHAPE) -> str:
+    state = ClusterState(nodes)
+    placement = POLICIES[policy](PlacementContext(typical_shapes=shapes))
+    choice = placement.choose(state, request, state.feasible(request, None))
+    assert choice is not None
+    return nodes[choice[0]].name
+
+
+def test_mix_cpu_per_gpu_is_the_weighted_cpu_per_gpu_scaled() -> None:
+    shapes = (TypicalShape(12_000, 500, 1, frozenset(), 0.5),
+              TypicalShape(32_000, MILLI_PER_GPU, 4, frozenset(), 0.25),  # 8,000 per GPU
+              TypicalShape(8_000, 0, 0, frozenset(), 0.25))  # CPU-only: not counted
+    # (0.5 × 12,000 + 0.25 × 8,000) / 0.75 = 10,666.7; × 0.4 = 4,266
+    assert mix_cpu_per_gpu(shapes) == 4266
+
+
+def test_cpu_only_pod_goes_where_it_strands_no_gpu() -> None:
+    # "poor" (first in session order): 4 idle GPUs, 30 cores. Before: the shape fits and CPU
+    # reaches 1 + (30,000 − 10,000) // 4,000 = 6 GPUs ≥ 4, nothing stranded. A 12-core CPU-only pod
+    # leaves 18,000: reach 1 + 8,000 // 4,000 = 3 GPUs, so 1,000 stranded: Δ = −1,000,
+    # score int(sigmoid(−1) × 100) = 26. "rich": 2 GPUs, 100 cores, still reaches both: Δ 0, score 50.
+    nodes = [make_node("poor", cpu=30_000, gpus=4), make_node("rich", cpu=100_000, gpus=2)]
+    request = ReplicaRequest(12_000, 1024)
+    assert choose("stranding-fgd", nodes, request) == "rich"
+    # FGD sees no fragmentation on either (the shape still fits once): tie, earliest node wins.
+    assert choose("fgd", nodes, request) == "poor"
+
+
+def test_cpu_heavy_gpu_pod_avoids_stranding_the_other_gpus() -> None:
+    # A 30-core one-GPU pod on "tight" (4 GPUs, 40 cores) leaves 10,000 CPU and 3 GPUs: the shape
+    # fits once and CPU reaches 1 + 0 // 4,000 = 1 GPU, so 2,000 stranded: Δ = −2,000, score 11.
+    # On "roomy" (4 GPUs, 100 cores) 70,000 is left, every GPU reachable: Δ 0, score 50.
+    nodes = [make_node("tight", cpu=40_000, gpus=4), make_node("roomy", cpu=100_000, gpus=4)]
+    request = ReplicaRequest(30_000, 1024, MILLI_PER_GPU)
+    assert choose("stranding-fgd", nodes, request) == "roomy"
+    assert choose("fgd", nodes, request) == "tight"
+
+
+def test_score_arithmetic_of_one_node() -> None:
+    state = ClusterState([make_node("tight", cpu=40_000, gpus=4)])
+    scorer = StrandingScorer(PlacementContext(typical_shapes=ONE_SHAPE))
+    score, grants = scorer(state, 0, ReplicaRequest(30_000, 1024, MILLI_PER_GPU))
+    assert score == 11  # int(100 / (1 + e²)) = int(11.92)
+    assert [(g.gpu_index, g.milli) for g in grants] == [(0, MILLI_PER_GPU)]
+
+
+def test_sharing_pod_keeps_the_whole_gpu_free() -> None:
+    # Shapes: half a GPU (weight 0.5) and a whole GPU (0.5); plenty of CPU. GPUs free: 1000, 600.
+    # Before: half shape 0 stranded, whole shape 600 (GPU 1) → 0.5·0 + 0.5·600 = 300.
+    # The half pod on GPU 1 leaves (1000, 100): 100 stranded for both → 100, Δ = +200 → score 54.
+    # On GPU 0 it leaves (500, 600): the whole shape no longer fits → 0.5·1100 = 550, Δ = −250.
+    shapes = (TypicalShape(1000, 500, 1, frozenset(), 0.5),
+              TypicalShape(1000, MILLI_PER_GPU, 1, frozenset(), 0.5))
+    state = ClusterState([make_node("n", cpu=100_000, gpus=2)])
+    state.gpu_free[0][1] = 600
+    score, grants = StrandingScorer(PlacementContext(typical_shapes=shapes))(
+        state, 0, ReplicaRequest(1000, 1024, 500))
+    assert [(g.gpu_index, g.milli) for g in grants] == [(1, 500)]
+    assert score == 54  # int(100 / (1 + e^-0.2)) = int(54.98)
+
+
+def random_shapes(rng: random.Random) -> tuple[TypicalShape, ...]:
+    shapes = []
+    for _ in range(rng.randint(1, 6)):
+        count = rng.choice([0, 1, 1, 1, 2, 4])
+        milli = 0 if not count else (MILLI_PER_GPU if count > 1 else rng.choice([250, 500, 810, 1000]))
+        models = frozenset(rng.sample(["T4", "P100"], rng.randint(0, 1)))
+        shapes.append(TypicalShape(rng.choice([0, 2000, 8000, 12000]), milli, count, models,
+                                   rng.random() + 0.01))
+    return tuple(shapes)
+
+
+def test_vectorised_measure_equals_the_readable_definition() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        shapes = random_shapes(rng)
+        measure = StrandedFragmentation(shapes)
+        model = rng.choice(["T4", "P100"])
+        free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([1, 2, 4, 8]))]
+        cpu = rng.randint(0, 100_000)
+        expected = sum(s.weight * stranded(s, model, cpu, free, per_gpu_cpu=measure.per_gpu_cpu)
+                       for s in shapes)
+        assert measure.of(model, cpu, free) == pytest.approx(expected)
+        # The memo by CPU band must never hand back another band's value.
+        assert measure.of(model, cpu, free) == pytest.approx(
+            measure._compute(model, cpu, tuple(sorted(free, reverse=True))))
+
+
+def test_with_ample_cpu_the_measure_is_fgds() -> None:
+    rng = random.Random(9)
+    for _ in range(200):
+        shapes = random_shapes(rng)
+        free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([1, 2, 8]))]
+        model = rng.choice(["T4", "P100"])
+        assert StrandedFragmentation(shapes).of(model, 10**9, free) == pytest.approx(
+            Fragmentation(shapes).of(model, 10**9, free))
+
+
+def test_never_fails_a_pod_that_some_node_fits() -> None:
+    rng = random.Random(11)
+    for trial in range(20):
+        nodes = [make_node(f"n{i}", cpu=rng.choice([8000, 16_000, 64_000]),
+                           gpus=rng.choice([1, 2, 4, 8]), model=rng.choice(["T4", "P100"]))
+                 for i in range(rng.randint(1, 6))]
+        state = ClusterState(nodes)
+        placement = POLICIES["default"](PlacementContext(typical_shapes=random_shapes(rng),
+                                                         seed=trial))
+        assert isinstance(placement, ScoredPlacement)
+        for _ in range(60):
+            milli = rng.choice([0, 200, 470, 810, 1000, 2000, 4000])
+            request = ReplicaRequest(rng.choice([0, 1000, 4000, 11_000]), 1024, milli,
+                                     gpu_models=frozenset(rng.sample(["T4", "P100"],
+                                                                     rng.randint(0, 1))))
+            mask = state.feasible(request, state.model_mask(request.gpu_models))
+            choice = placement.choose(state, request, mask)
+            if not mask.any():
+                assert choice is None
+                continue
+            assert choice is not None, f"{request} fits {mask.sum()} node(s) but was not placed"
+            i, grants = choice
+            assert mask[i]
+            assert sum(g.milli for g in grants) == milli
+            assert all(state.gpu_free[i][g.gpu_index] >= g.milli for g in grants)
+            assert len({g.gpu_index for g in grants}) == len(grants)
+            state.take(i, request, grants)
+
+
+def test_default_names_this_policy() -> None:
+    placement = POLICIES["default"](PlacementContext(typical_shapes=ONE_SHAPE))
+    assert isinstance(placement, ScoredPlacement)
+    assert isinstance(placement.scorer, StrandingScorer)
+    assert not isinstance(placement.scorer, FgdScorer)
+
+
+def test_offline_bound_counts_one_big_share_per_gpu_and_pooled_cpu() -> None:
+    pytest.importorskip("highspy")
+    from benchmarks.offline_bound import bound, offline_greedy
+    from scheduler.sim.trace import TracePod
+
+    nodes = [make_node("p100", cpu=16_000, gpus=2, model="P100")]
+    # Three 0.81-GPU pods: each needs a GPU of its own (more than half), so two fit: 1,620 of
+    # 2,000 thousandths = 81%, although 3 × 810 = 2,430 would "fit" by summed share alone.
+    shares = tuple(TracePod(f"s{i}", ReplicaRequest(3000, 1024, 810)) for i in range(3))
+    assert bound(nodes, shares, integer=False) == pytest.approx(81.0)
+    # Whole GPUs of 10 cores each: CPU pools to 16,000 → 1.6 pods in the LP (80%), 1 when integral.
+    whole = tuple(TracePod(f"w{i}", ReplicaRequest(10_000, 1024, MILLI_PER_GPU)) for i in range(2))
+    assert bound(nodes, whole, integer=False) == pytest.approx(80.0)
+    assert bound(nodes, whole, integer=True) == pytest.approx(50.0)
+    # A feasible packing never beats the bound.
+    assert offline_greedy(tuple(nodes), shares + whole, policy="bestfit") <= bound(
+        nodes, shares + whole, integer=False) + 1e-9
+
+
+def test_unseen_mixes_are_valid_pod_lists_with_their_proportions(tmp_path: Path) -> None:
+    from benchmarks.mixes import MIXES, generate
+    from scheduler.sim.trace import read_pods
+
+    paths = generate(tmp_path, pods=600)
+    assert len(paths) == len(MIXES)
+    by_name = {path.stem.removeprefix("openb_pod_list_"): read_pods(path) for path in paths}
+    cpu_only = {name: sum(not p.request.wants_gpu for p in pods) / len(pods)
+                for name, pods in by_name.items()}
+    assert cpu_only["mix-nocpu"] == 0
+    assert cpu_only["mix-cpuheavy"] > 0.25  # weight 0.35 of 600 draws
+    assert sum(bool(p.request.gpu_models) for p in by_name["mix-spec"]) > 100  # weight 0.25
+
+
+def test_memo_starts_over_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.core.plugins.placement import stranding
+
+    monkeypatch.setattr(stranding, "MEMO_LIMIT", 3)
+    measure = StrandedFragmentation(ONE_SHAPE)
+    for free in ([1000], [900], [800], [700], [600]):
+        measure.of("T4", 50_000, free)
+        assert len(measure._memo) <= 3
+    assert measure.of("T4", 50_000, [1000]) == measure._compute("T4", 50_000, (1000,))
