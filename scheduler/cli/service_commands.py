@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import threading
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,16 +59,62 @@ def _serve(
     settings.home.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, run_loop=True)
     token_path = Path(settings.home) / "admin-token"
-    ensure_admin_token(app.state.sessions, token_path)
+    token = ensure_admin_token(app.state.sessions, token_path)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     typer.echo(f"gpusched listening on {url}")
     typer.echo(f"admin token: {token_path} (the CLI reads it; or export GPUSCHED_TOKEN)")
     typer.echo(f"database: {settings.db_url.split('@')[-1]}")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
+    stop = threading.Event()
+    agent_thread = None
     if local_agent:
-        # HOOK(local agent): the `agent` package starts here, sharing GPUSCHED_HOME (it writes
-        # job logs directly) and joining with a join token minted from the admin token. The lead
-        # wires it after merging the agent branch; until then `up` runs API + loop only.
-        os.environ.setdefault("GPUSCHED_URL", url)
-        if simulate_gpus:
-            typer.echo(f"simulated GPUs requested: {simulate_gpus} (started by the local agent)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        # The local agent: same process, same GPUSCHED_HOME (it writes job logs in place).
+        agent_thread = threading.Thread(
+            target=_run_local_agent,
+            kwargs={"server": server, "url": url, "settings": settings, "token": token,
+                    "simulate_gpus": simulate_gpus, "stop": stop},
+            name="local-agent",
+            daemon=True,
+        )
+        agent_thread.start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if agent_thread is not None:
+            agent_thread.join(timeout=10)
+
+
+def _run_local_agent(
+    *,
+    server: Any,
+    url: str,
+    settings: Settings,
+    token: str,
+    simulate_gpus: str,
+    stop: threading.Event,
+) -> None:
+    """Start the node agent once the API answers; without GPUs, say so and keep the API up."""
+    from agent.daemon import AgentConfig, build_agents, run_agents
+    from agent.nvml import NvmlError
+
+    while not server.started and not stop.is_set():
+        time.sleep(0.05)
+    config = AgentConfig(
+        server=url,
+        home=settings.home,
+        token=token,
+        simulate_gpus=simulate_gpus or None,
+        redis_url=settings.redis or None,
+        upload_logs=False,
+    )
+    try:
+        agents = build_agents(config)
+    except (ValueError, NvmlError) as error:
+        typer.echo(f"local agent not started: {error}", err=True)
+        typer.echo("no NVIDIA driver here? try: gpusched up --simulate-gpus 1x2xA100-80GB", err=True)
+        return
+    typer.echo(f"local agent for {', '.join(a.name for a in agents)}")
+    run_agents(agents, stop=stop)
