@@ -20,13 +20,20 @@ def _root() -> None:
 
 def _register_all() -> None:
     # Each command group lives in its own module and adds itself here.
-    from scheduler.cli import agent_commands, client_commands, fairshare_commands, sim_commands
+    from scheduler.cli import (
+        agent_commands,
+        client_commands,
+        fairshare_commands,
+        service_commands,
+        sim_commands,
+    )
 
     sim_commands.register(app)
     sim_commands.register_bench(app)
     fairshare_commands.register(app)
     agent_commands.register(app)
     client_commands.register(app)
+    service_commands.register(app)
 
 
 def main() -> None:

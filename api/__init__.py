@@ -1,0 +1,1 @@
+"""The REST API: FastAPI app, pydantic schemas, bearer-token auth, thin routes over the store."""

@@ -1,0 +1,119 @@
+"""The FastAPI application: routes, body limit, error handlers, and (optionally) the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+from api.limits import BodyLimitMiddleware
+from api.routes import agents, health, jobs, nodes, queues, tokens
+from scheduler.metrics import ServiceMetrics
+from scheduler.service.loop import SchedulerLoop
+from scheduler.service.settings import Settings
+from scheduler.service.wakeup import Wakeup
+from scheduler.store.db import make_engine, session_factory, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    run_loop: bool = False,
+    migrate: bool = True,
+    loop: SchedulerLoop | None = None,
+) -> FastAPI:
+    """Build the app on `settings.db_url` (or `engine`); `run_loop` also runs the scheduler."""
+    engine = engine or make_engine(settings.db_url)
+    if migrate:
+        upgrade(engine)
+    sessions = session_factory(engine)
+    wakeup = Wakeup(settings.redis)
+    metrics = ServiceMetrics()
+    scheduler_loop = loop or SchedulerLoop(
+        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(scheduler_loop.run_forever()) if run_loop else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="gpusched",
+        version="0.1.0",
+        description="GPU cluster scheduler: fair-share queues, fractional GPUs, gangs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.wakeup = wakeup
+    app.state.metrics = metrics
+    app.state.loop = scheduler_loop
+    for module in (queues, jobs, nodes, agents, tokens, health):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_body_bytes, log_limit=settings.max_log_upload_bytes
+    )
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(IntegrityError, _conflict)
+    app.add_exception_handler(DataError, _unstorable)
+    app.add_exception_handler(OperationalError, _unavailable)
+    return app
+
+
+async def _conflict(_: Request, error: Exception) -> JSONResponse:
+    log.info("integrity error: %s", error)
+    return JSONResponse(
+        {"detail": "the request conflicts with stored data (it changed meanwhile); retry"},
+        status_code=409,
+    )
+
+
+async def _unstorable(_: Request, error: Exception) -> JSONResponse:
+    log.info("data error: %s", error)
+    return JSONResponse(
+        {"detail": "the request holds a value the database cannot store (e.g. a NUL character "
+         "or an out-of-range number); nothing was written"},
+        status_code=422,
+    )
+
+
+async def _unavailable(_: Request, error: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", error)
+    return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503)
+
+
+async def _invalid(_: Request, error: Exception) -> JSONResponse:
+    """422 with pydantic's messages; inputs like NaN are shown as text so the reply is JSON."""
+    errors = error.errors() if isinstance(error, RequestValidationError) else []
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,152 @@
+"""/v1/jobs: submit, list, read, cancel, explain, logs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, forbidden
+from api.deps import PersonDep, SessionDep, SettingsDep, WakeupDep
+from api.schemas.jobs import ExplainPublic, JobCreate, JobPublic, JobStatusName
+from api.submission import submit
+from api.views import allocation_public, job_public
+from scheduler.core.model import milli_to_gpus
+from scheduler.store import allocations, jobs, queues
+from scheduler.store.tables import JobRow
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+def submit_job(
+    body: JobCreate,
+    session: SessionDep,
+    principal: PersonDep,
+    wakeup: WakeupDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobPublic:
+    """Queue a job (pending). A retry with the same Idempotency-Key returns the same job."""
+    job, created = submit(session, body, principal=principal, idempotency_key=idempotency_key)
+    if created:
+        wakeup.notify()
+        return job_public(job)  # a new job holds nothing yet
+    response.headers["Idempotent-Replayed"] = "true"
+    return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
+
+
+@router.get("", response_model=list[JobPublic])
+def list_jobs(
+    session: SessionDep,
+    principal: PersonDep,
+    response: Response,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    status_: Annotated[JobStatusName | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[JobPublic]:
+    """Jobs newest first; X-Total-Count carries the number matching the filters."""
+    if queue is not None and not principal.may_use_queue(queue):
+        raise forbidden(f"list jobs of queue {queue!r}")
+    rows, total = jobs.search(
+        session,
+        queues=principal.queue_scope,
+        queue=queue,
+        status=status_,
+        limit=limit,
+        offset=offset,
+    )
+    held = allocations.of_jobs(session, [r.id for r in rows if r.status == "running"])
+    response.headers["X-Total-Count"] = str(total)
+    return [job_public(row, held.get(row.id, [])) for row in rows]
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, session: SessionDep, principal: PersonDep) -> JobPublic:
+    job = visible_job(session, principal, job_id, "read")
+    return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
+
+
+@router.delete("/{job_id}", response_model=JobPublic)
+def cancel_job(
+    job_id: str, session: SessionDep, principal: PersonDep, wakeup: WakeupDep
+) -> JobPublic:
+    """Cancel a pending or running job (cancelling a cancelled job is a no-op)."""
+    job = visible_job(session, principal, job_id, "cancel")
+    job = jobs.get_for_update(session, job.id) or job  # decide on the latest committed state
+    if job.status in ("succeeded", "failed", "preempted"):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job_id} already ended ({job.status}); nothing to cancel",
+        )
+    if job.status != "cancelled":
+        jobs.cancel(session, job, now=time.time(), by=principal.name)
+        session.commit()
+        wakeup.notify()
+    return job_public(job)
+
+
+@router.get("/{job_id}/explain", response_model=ExplainPublic)
+def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> ExplainPublic:
+    """Why the job waits (the last cycle's ranked reasons) or where it runs."""
+    job = visible_job(session, principal, job_id, "explain")
+    held = allocations.of_jobs(session, [job.id]).get(job.id, [])
+    rows = queues.list_all(session)
+    usage = queues.subtree_usage(rows, queues.usage(session))[job.queue]
+    queue = next(row for row in rows if row.name == job.queue)
+    return ExplainPublic(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        summary=_summary(job, len(held)),
+        reason=job.reason if job.status == "pending" else None,
+        queue=job.queue,
+        queue_deserved_gpus=milli_to_gpus(queue.deserved_milli),
+        queue_fair_share_gpus=milli_to_gpus(queue.fair_share_milli or 0),
+        queue_allocated_gpus=milli_to_gpus(usage.allocated_milli),
+        allocations=[allocation_public(a) for a in held],
+    )
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+def job_logs(
+    job_id: str,
+    session: SessionDep,
+    principal: PersonDep,
+    settings: SettingsDep,
+    replica: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    tail_bytes: Annotated[int, Query(ge=1, le=64 << 20)] = 4 << 20,
+) -> PlainTextResponse:
+    """The captured stdout/stderr of one replica (the last `tail_bytes`); empty before it runs."""
+    job = visible_job(session, principal, job_id, "read the logs of")
+    path = settings.logs_dir / job.id / f"{replica}.log"
+    if not path.is_file():
+        return PlainTextResponse("")
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - tail_bytes))
+        data = handle.read()
+    return PlainTextResponse(data.decode(errors="replace"))
+
+
+def visible_job(session: Session, principal: Principal, job_id: str, verb: str) -> JobRow:
+    """The job, or 404 when it does not exist and 403 when it lies outside the token's queues."""
+    job = jobs.get(session, job_id) if len(job_id) <= 32 else None
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
+    if not principal.may_use_queue(job.queue):
+        raise forbidden(f"{verb} jobs of queue {job.queue!r}")
+    return job
+
+
+def _summary(job: JobRow, held: int) -> str:
+    if job.status == "pending":
+        if job.reason:
+            return str(job.reason.get("summary") or "waiting for the next scheduling cycle")
+        return "waiting for the next scheduling cycle"
+    if job.status == "running":
+        return f"running with {held} GPU share(s)"
+    return f"{job.status}" + (f": {job.message}" if job.message else "")

@@ -1,0 +1,68 @@
+"""/v1/nodes: nodes with their GPUs and live telemetry; cordon, uncordon, token revocation."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import AdminDep, SessionDep, WakeupDep
+from api.schemas.nodes import NodePublic
+from api.views import node_public
+from scheduler.store import events, nodes, tokens
+from scheduler.store.tables import NodeRow
+
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+
+
+@router.get("", response_model=list[NodePublic])
+def list_nodes(session: SessionDep, _: AdminDep) -> list[NodePublic]:
+    """Every node: ready, cordoned, enforcement, and each GPU's share and latest telemetry."""
+    gpus = nodes.gpus_of(session)
+    return [node_public(row, gpus.get(row.name, [])) for row in nodes.list_all(session)]
+
+
+@router.get("/{name}", response_model=NodePublic)
+def get_node(name: str, session: SessionDep, _: AdminDep) -> NodePublic:
+    row = _existing(session, name)
+    return node_public(row, nodes.gpus_of(session, [name]).get(name, []))
+
+
+@router.post("/{name}/cordon", response_model=NodePublic)
+def cordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
+    """Place nothing new on the node; what runs there keeps running."""
+    return _set_cordon(session, wakeup, name, cordoned=True)
+
+
+@router.post("/{name}/uncordon", response_model=NodePublic)
+def uncordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
+    return _set_cordon(session, wakeup, name, cordoned=False)
+
+
+@router.delete("/{name}/token", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_node_token(name: str, session: SessionDep, _: AdminDep) -> Response:
+    """Revoke the node's agent token(s); the agent must join again."""
+    _existing(session, name)
+    now = time.time()
+    count = tokens.revoke_node(session, name, now=now)
+    events.record(session, "node.token_revoked", at=now, node=name, data={"tokens": count})
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _set_cordon(session: SessionDep, wakeup: WakeupDep, name: str, *, cordoned: bool) -> NodePublic:
+    row = _existing(session, name)
+    if row.cordoned != cordoned:
+        row.cordoned = cordoned
+        kind = "node.cordoned" if cordoned else "node.uncordoned"
+        events.record(session, kind, at=time.time(), node=name)
+        session.commit()
+        wakeup.notify()
+    return node_public(row, nodes.gpus_of(session, [name]).get(name, []))
+
+
+def _existing(session: SessionDep, name: str) -> NodeRow:
+    row = nodes.get(session, name)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node named {name!r}")
+    return row

@@ -1,0 +1,68 @@
+"""/v1/tokens: admin and user tokens (agent tokens come from joining)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import AdminDep, SessionDep
+from api.schemas.agents import TokenCreate, TokenPublic
+from scheduler.store import events, queues, tokens
+from scheduler.store.tables import TokenRow
+
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+
+
+@router.post("", response_model=TokenPublic, status_code=status.HTTP_201_CREATED)
+def create_token(body: TokenCreate, session: SessionDep, _: AdminDep) -> TokenPublic:
+    """Make a token; its clear text appears in this reply only."""
+    if body.kind == "user":
+        if not body.queues:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "a user token needs at least one queue"
+            )
+        missing = [name for name in body.queues if queues.get(session, name) is None]
+        if missing:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"no such queue(s): {', '.join(missing)}"
+            )
+    now = time.time()
+    raw, row = tokens.create(
+        session,
+        body.kind,
+        now=now,
+        name=body.name,
+        queues=body.queues if body.kind == "user" else (),
+    )
+    events.record(session, "token.created", at=now, data={"id": row.id, "kind": row.kind})
+    session.commit()
+    return _public(row, raw)
+
+
+@router.get("", response_model=list[TokenPublic])
+def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
+    return [_public(row) for row in tokens.list_live(session)]
+
+
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token(token_id: int, session: SessionDep, _: AdminDep) -> Response:
+    now = time.time()
+    if not tokens.revoke(session, token_id, now=now):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live token with id {token_id}")
+    events.record(session, "token.revoked", at=now, data={"id": token_id})
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _public(row: TokenRow, raw: str | None = None) -> TokenPublic:
+    return TokenPublic(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        queues=[str(q) for q in row.queues or ()],
+        node=row.node,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        token=raw,
+    )

@@ -1,0 +1,1 @@
+"""Request and response bodies, in Create / Update / Public families."""

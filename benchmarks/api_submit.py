@@ -1,0 +1,126 @@
+"""Sustained job submissions per second through the REST API on PostgreSQL, with p50/p99.
+
+    .venv/bin/python -m benchmarks.api_submit [--seconds 20] [--concurrency 16] [--replicas 1]
+
+Starts `gpusched scheduler` (API + loop) on a scratch PostgreSQL database and drives it from a
+load generator on loopback (httpx, asyncio). `--replicas 2` runs two scheduler processes on the
+same database (one leads the loop; both serve the API) behind a round-robin client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+
+from benchmarks.api_common import engine_for, scratch_postgres
+from scheduler.store import tokens
+from scheduler.store.db import session_factory
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(url: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from scheduler.cli.main import main; main()",
+            "scheduler",
+            "--db",
+            url,
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        env={**os.environ, "GPUSCHED_HOME": "/tmp/gpusched-bench"},
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def _drive(urls: list[str], token: str, *, seconds: float, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"queue": "bench", "gpus": 0.5, "command": ["python", "train.py"]}
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    clients = [httpx.AsyncClient(base_url=u, limits=limits, timeout=30) for u in urls]
+
+    async def worker(n: int) -> None:
+        client = clients[n % len(clients)]
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            reply = await client.post("/v1/jobs", json=body, headers=headers)
+            if reply.status_code != 201:
+                raise RuntimeError(f"submit failed: {reply.status_code} {reply.text}")
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    for client in clients:
+        await client.aclose()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--replicas", type=int, default=1)
+    args = parser.parse_args()
+    with scratch_postgres() as url:
+        engine = engine_for(url)
+        with session_factory(engine)() as session:
+            token, _ = tokens.create(session, "admin", now=time.time(), name="bench")
+            session.commit()
+        ports = [_port() for _ in range(args.replicas)]
+        processes = [_start(url, port) for port in ports]
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        try:
+            for base in urls:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    try:
+                        if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.2)
+            httpx.post(
+                f"{urls[0]}/v1/queues",
+                json={"name": "bench", "deserved_gpus": 8},
+                headers={"Authorization": f"Bearer {token}"},
+            ).raise_for_status()
+            asyncio.run(_drive(urls, token, seconds=2, concurrency=args.concurrency))  # warm-up
+            latencies = asyncio.run(
+                _drive(urls, token, seconds=args.seconds, concurrency=args.concurrency)
+            )
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+            engine.dispose()
+    latencies.sort()
+    rate = len(latencies) / args.seconds
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    print(
+        f"submissions: {len(latencies)} in {args.seconds:g} s = {rate:.0f}/s "
+        f"(concurrency {args.concurrency}, {args.replicas} scheduler process(es), PostgreSQL)"
+    )
+    print(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""`gpusched up` (everything in one process) and `gpusched scheduler` (API + loop)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scheduler.service.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def up(
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+        db: Annotated[str, typer.Option(help="Database URL (default: SQLite in home).")] = "",
+        redis: Annotated[str, typer.Option(help="Redis URL for wake-ups (optional).")] = "",
+        simulate_gpus: Annotated[
+            str, typer.Option(help="Simulated nodes, e.g. 2x8xA100-80GB (default: real GPUs).")
+        ] = "",
+    ) -> None:
+        """Run the API, the scheduler loop and a local agent in one process."""
+        settings = _settings(db=db, redis=redis)
+        _serve(settings, host=host, port=port, simulate_gpus=simulate_gpus, local_agent=True)
+
+    @app.command()
+    def scheduler(
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+        db: Annotated[str, typer.Option(help="Database URL, e.g. postgresql://...")] = "",
+        redis: Annotated[str, typer.Option(help="Redis URL for wake-ups (optional).")] = "",
+    ) -> None:
+        """Run the API and the scheduler loop (production; several replicas elect one leader)."""
+        settings = _settings(db=db, redis=redis)
+        _serve(settings, host=host, port=port, simulate_gpus="", local_agent=False)
+
+
+def _settings(*, db: str, redis: str) -> Settings:
+    overrides: dict[str, str] = {}
+    if db:
+        overrides["db"] = db
+    if redis:
+        overrides["redis"] = redis
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _serve(
+    settings: Settings, *, host: str, port: int, simulate_gpus: str, local_agent: bool
+) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.bootstrap import ensure_admin_token
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, run_loop=True)
+    token_path = Path(settings.home) / "admin-token"
+    token = ensure_admin_token(app.state.sessions, token_path)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+    typer.echo(f"gpusched listening on {url}")
+    typer.echo(f"admin token: {token_path} (the CLI reads it; or export GPUSCHED_TOKEN)")
+    typer.echo(f"database: {settings.db_url.split('@')[-1]}")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
+    stop = threading.Event()
+    agent_thread = None
+    if local_agent:
+        # The local agent: same process, same GPUSCHED_HOME (it writes job logs in place).
+        agent_thread = threading.Thread(
+            target=_run_local_agent,
+            kwargs={"server": server, "url": url, "settings": settings, "token": token,
+                    "simulate_gpus": simulate_gpus, "stop": stop},
+            name="local-agent",
+            daemon=True,
+        )
+        agent_thread.start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if agent_thread is not None:
+            agent_thread.join(timeout=10)
+
+
+def _run_local_agent(
+    *,
+    server: Any,
+    url: str,
+    settings: Settings,
+    token: str,
+    simulate_gpus: str,
+    stop: threading.Event,
+) -> None:
+    """Start the node agent once the API answers; without GPUs, say so and keep the API up."""
+    from agent.daemon import AgentConfig, build_agents, run_agents
+    from agent.nvml import NvmlError
+
+    while not server.started and not stop.is_set():
+        time.sleep(0.05)
+    config = AgentConfig(
+        server=url,
+        home=settings.home,
+        token=token,
+        simulate_gpus=simulate_gpus or None,
+        redis_url=settings.redis or None,
+        upload_logs=False,
+    )
+    try:
+        agents = build_agents(config)
+    except (ValueError, NvmlError) as error:
+        typer.echo(f"local agent not started: {error}", err=True)
+        typer.echo("no NVIDIA driver here? try: gpusched up --simulate-gpus 1x2xA100-80GB", err=True)
+        return
+    typer.echo(f"local agent for {', '.join(a.name for a in agents)}")
+    run_agents(agents, stop=stop)

@@ -1,0 +1,158 @@
+"""The scheduler's side of an agent heartbeat: inventory, telemetry, replica states → desired."""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.service.settings import Settings
+from scheduler.store import events, jobs, nodes
+from scheduler.store.nodes import NodeInventory
+from scheduler.store.tables import AllocationRow, GpuRow, JobRow, ReplicaRow
+
+TERMINAL = ("succeeded", "failed", "lost", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatOutcome:
+    desired: list[dict[str, Any]]
+    wake: bool
+    """True when the scheduler should run a cycle (a job ended, the node or a GPU changed)."""
+
+
+def handle(
+    session: Session,
+    *,
+    inventory: NodeInventory,
+    telemetry: list[dict[str, Any]],
+    replicas: list[dict[str, Any]],
+    settings: Settings,
+    now: float,
+) -> HeartbeatOutcome:
+    """Record one heartbeat in the caller's transaction and say what should run on the node."""
+    node, changed = nodes.upsert(session, inventory, now=now)
+    changed |= nodes.apply_telemetry(session, node.name, telemetry, now=now)
+    if not node.ready:
+        node.ready = True
+        events.record(session, "node.ready", at=now, node=node.name)
+        changed = True
+    node.last_heartbeat_at = now
+    for report in replicas:
+        changed |= _apply_report(session, node.name, report, now=now)
+    session.flush()
+    return HeartbeatOutcome(desired=desired_for(session, node.name, settings), wake=changed)
+
+
+def _apply_report(session: Session, node: str, report: dict[str, Any], *, now: float) -> bool:
+    """Record one replica's state; True when its job ended. Stale reports are ignored."""
+    # Lock the job first: the loop may be evicting or re-binding it concurrently.
+    job = jobs.get_for_update(session, str(report["job_id"]))
+    if job is None or job.status != "running":
+        return False
+    row = session.get(ReplicaRow, (job.id, report["replica"]), populate_existing=True)
+    if row is None or row.node != node:
+        return False  # not (or no longer) bound here: the reply's `desired` corrects the agent
+    state = report["state"]
+    row.over_grant = bool(report.get("over_grant"))
+    if row.state in TERMINAL:
+        return False  # the exit was recorded on first sight
+    if state == "running":
+        if row.state != "running":
+            row.state, row.pid = "running", report.get("pid")
+            row.started_at = report.get("started_at") or now
+            if job.started_at is None:
+                job.started_at = row.started_at
+                events.record(session, "job.started", at=now, job_id=job.id, node=node)
+        return False
+    row.state = state
+    row.exit_code = report.get("exit_code")
+    row.finished_at = report.get("finished_at") or now
+    row.message = str(report.get("message") or "")
+    label = f"replica {row.replica} on {node}"
+    if state == "succeeded":
+        siblings = session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)).all()
+        if all(r.state == "succeeded" for r in siblings):
+            job.exit_code = 0
+            jobs.stop_running(session, job, now=now, outcome="succeeded", message="")
+            return True
+        return False
+    if state == "failed":
+        job.exit_code = row.exit_code
+        message = f"{label} exited with code {row.exit_code}"
+        jobs.stop_running(session, job, now=now, outcome="failed", message=message)
+    elif state == "lost":
+        message = f"{label} was lost: {row.message or 'the agent no longer finds it'}"
+        jobs.stop_running(session, job, now=now, outcome="lost", message=message)
+    else:  # killed while still wanted: the agent's enforcement stopped it
+        message = f"{label} was killed by the agent: {row.message or 'no reason given'}"
+        jobs.stop_running(session, job, now=now, outcome="failed", message=message)
+    return True
+
+
+def desired_for(session: Session, node: str, settings: Settings) -> list[dict[str, Any]]:
+    """Every replica of a running job bound to `node`, with its GPU grant and gang wiring."""
+    rows = (
+        session.execute(
+            select(ReplicaRow, JobRow)
+            .join(JobRow, JobRow.id == ReplicaRow.job_id)
+            .where(ReplicaRow.node == node, JobRow.status == "running")
+            .order_by(ReplicaRow.job_id, ReplicaRow.replica)
+        )
+        .all()
+    )
+    if not rows:
+        return []
+    job_ids = sorted({job.id for _, job in rows})
+    grants: dict[tuple[str, int], list[tuple[AllocationRow, GpuRow]]] = defaultdict(list)
+    for alloc, gpu in session.execute(
+        select(AllocationRow, GpuRow)
+        .join(
+            GpuRow, (GpuRow.node == AllocationRow.node) & (GpuRow.index == AllocationRow.gpu_index)
+        )
+        .where(AllocationRow.job_id.in_(job_ids), AllocationRow.node == node)
+        .order_by(AllocationRow.gpu_index)
+    ):
+        grants[(alloc.job_id, alloc.replica)].append((alloc, gpu))
+    masters = dict(
+        session.execute(
+            select(ReplicaRow.job_id, ReplicaRow.node).where(
+                ReplicaRow.job_id.in_(job_ids), ReplicaRow.replica == 0
+            )
+        ).all()
+    )
+    desired = []
+    for replica, job in rows:
+        held = grants.get((job.id, replica.replica), [])
+        desired.append(
+            {
+                "job_id": job.id,
+                "replica": replica.replica,
+                "replicas": job.replicas,
+                "command": list(job.command),
+                "env": dict(job.env or {}),
+                "gpus": [
+                    {"index": a.gpu_index, "uuid": a.gpu_uuid, "milli": a.milli} for a, _ in held
+                ],
+                "gpu_memory_limit_mib": _memory_limit(job, held),
+                "master_addr": masters.get(job.id, node),
+                "master_port": settings.master_port_base + zlib.crc32(job.id.encode()) % 1000,
+                "grace_seconds": settings.grace_seconds,
+                "kill_over_grant": settings.kill_over_grant,
+            }
+        )
+    return desired
+
+
+def _memory_limit(job: JobRow, held: list[tuple[AllocationRow, GpuRow]]) -> int | None:
+    """GPU memory the replica may use per GPU: asked for, or its share of the GPU; None if whole."""
+    if job.gpu_memory_mib:
+        return job.gpu_memory_mib
+    if len(held) == 1 and held[0][0].milli < 1000 and held[0][1].memory_mib:
+        alloc, gpu = held[0]
+        return gpu.memory_mib * alloc.milli // 1000
+    return None

@@ -1,0 +1,178 @@
+"""The scheduling loop: leader lease → lost nodes → snapshot → run_cycle → one commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.core.config import CycleConfig
+from scheduler.core.cycle import run_cycle
+from scheduler.core.decisions import CycleResult, PendingReason, ReasonItem, WaitKind
+from scheduler.core.model import JobStatus, Snapshot
+from scheduler.metrics import ServiceMetrics
+from scheduler.service import apply, lease, liveness, snapshot
+from scheduler.service.settings import Settings
+from scheduler.service.wakeup import Wakeup
+from scheduler.store.tables import JobRow
+
+log = logging.getLogger(__name__)
+Decide = Callable[[Snapshot, CycleConfig, float], CycleResult]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one pass of the loop did."""
+
+    leader: bool
+    bound: int = 0
+    evicted: int = 0
+    pending: int = 0
+    lost_jobs: int = 0
+    seconds: float = 0.0
+
+
+class SchedulerLoop:
+    """Runs cycles while this process holds the leader lease; safe to run in several replicas."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        wakeup: Wakeup,
+        metrics: ServiceMetrics,
+        decide: Decide = run_cycle,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.wakeup = wakeup
+        self.metrics = metrics
+        self.decide = decide
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.config = CycleConfig(placement=settings.placement)
+        self._reasons: dict[str, str] = {}
+        self.first_decision_at: float | None = None
+
+    def run_once(self, now: float | None = None) -> CycleReport:
+        """One pass: do nothing unless leader; otherwise decide and commit in one transaction."""
+        started = time.perf_counter()
+        now = time.time() if now is None else now
+        ttl = self.settings.leader_lease_seconds
+        with self.sessions() as session:
+            leader = lease.acquire(session, holder=self.holder, now=now, ttl=ttl)
+        self.metrics.is_leader.set(1 if leader else 0)
+        if not leader:
+            self._reasons.clear()  # another scheduler writes reasons meanwhile
+            return CycleReport(leader=False)
+        with self.sessions() as session:
+            _, lost = liveness.expire_silent_nodes(
+                session, now=now, timeout=self.settings.node_timeout_seconds
+            )
+            session.commit()
+        self.metrics.jobs_lost.inc(lost)
+        with self.sessions() as session:
+            state = snapshot.load(session)
+            session.rollback()  # release the read transaction before the (long) decision
+        result = self._decide(state.snapshot, now)
+        with self.sessions() as session:
+            try:
+                lease.fence(session, holder=self.holder, now=now, ttl=ttl)
+                applied = apply.commit_decisions(
+                    session, result=result, state=state, now=now, reasons_seen=self._reasons
+                )
+                session.commit()
+            except Exception:
+                self._reasons.clear()  # nothing of this cycle was stored
+                raise
+            self._refresh_job_gauges(session)
+        if self.first_decision_at is None:
+            self.first_decision_at = time.time()
+        seconds = time.perf_counter() - started
+        self._observe(state, result, applied, seconds)
+        return CycleReport(
+            leader=True,
+            bound=len(applied.bound),
+            evicted=len(applied.evicted),
+            pending=len(result.reasons),
+            lost_jobs=lost,
+            seconds=seconds,
+        )
+
+    def _decide(self, snapshot_: Snapshot, now: float) -> CycleResult:
+        if snapshot_.nodes:
+            return self.decide(snapshot_, self.config, now)
+        # Nothing can be placed before a node joins; say so instead of running the core.
+        reason = PendingReason(
+            WaitKind.UNSCHEDULABLE,
+            (ReasonItem("no-nodes", "no node has joined yet (start an agent: gpusched agent)"),),
+        )
+        waiting = {job.id: reason for job in snapshot_.jobs if job.status == JobStatus.PENDING}
+        return CycleResult((), waiting)
+
+    async def run_forever(self) -> None:
+        """Cycle on every wake-up (debounced) and at least every `cycle_period_seconds`."""
+        event = self.wakeup.bind(asyncio.get_running_loop())
+        listener = asyncio.create_task(self.wakeup.listen_redis())
+        try:
+            while True:
+                last = time.monotonic()
+                try:
+                    await asyncio.to_thread(self.run_once)
+                except lease.NotLeader as error:
+                    log.warning("%s; decisions of this cycle were dropped", error)
+                except Exception:
+                    log.exception("scheduling cycle failed; retrying on the next wake-up")
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=self.settings.cycle_period_seconds)
+                    gap = self.settings.min_cycle_interval_seconds - (time.monotonic() - last)
+                    await asyncio.sleep(max(self.settings.wake_debounce_seconds, gap))
+                except TimeoutError:
+                    pass
+                event.clear()
+                self.wakeup.pending.clear()
+        finally:
+            listener.cancel()
+            with self.sessions() as session:
+                lease.release(session, holder=self.holder)
+
+    def _refresh_job_gauges(self, session: Session) -> None:
+        counts = dict(
+            session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
+        )
+        for status in ("pending", "running", "succeeded", "failed", "preempted", "cancelled"):
+            self.metrics.jobs.labels(status).set(counts.get(status, 0))
+
+    def _observe(
+        self,
+        state: snapshot.StoreState,
+        result: CycleResult,
+        applied: apply.Applied,
+        seconds: float,
+    ) -> None:
+        m = self.metrics
+        m.cycle_seconds.observe(seconds)
+        m.jobs_bound.inc(len(applied.bound))
+        for wait in applied.waits:
+            m.wait_seconds.observe(wait)
+        for _, action in applied.evicted:
+            m.preemptions.labels(action).inc()
+        for queue in state.snapshot.queues:
+            m.queue_deserved.labels(queue.name).set(queue.deserved.gpus)
+            share = result.fair_shares.get(queue.name)
+            if share is not None:
+                m.queue_fair_share.labels(queue.name).set(share.gpus)
+        usable = sum(
+            1 for node in state.snapshot.nodes if node.ready for gpu in node.gpus if gpu.healthy
+        )
+        m.cluster_gpus.set(usable)
+        for node in state.snapshot.nodes:
+            m.node_ready.labels(node.name).set(1 if node.ready else 0)

@@ -1,0 +1,46 @@
+"""One Settings object for the service, read from GPUSCHED_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path.home() / ".local" / "share" / "gpusched"
+
+
+class Settings(BaseSettings):
+    """Everything the API and the loop can be told; `GPUSCHED_<NAME>` overrides each."""
+
+    model_config = SettingsConfigDict(env_prefix="GPUSCHED_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    db: str = ""
+    """Database URL; empty means SQLite at $GPUSCHED_HOME/gpusched.db."""
+    redis: str = ""
+    """Redis URL for wake-ups across processes; empty means in-process only."""
+    cycle_period_seconds: float = 2.0
+    wake_debounce_seconds: float = 0.05
+    min_cycle_interval_seconds: float = 0.5
+    """Wake-ups closer together than this are batched into one cycle (submits come in bursts)."""
+    node_timeout_seconds: float = 30.0
+    """A node whose last heartbeat is older than this goes not-ready; its jobs are lost."""
+    leader_lease_seconds: float = 15.0
+    heartbeat_seconds: float = 1.0
+    grace_seconds: float = 30.0
+    kill_over_grant: bool = False
+    placement: str = "binpack"
+    max_body_bytes: int = 1 << 20
+    max_log_upload_bytes: int = 8 << 20
+    master_port_base: int = 29500
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.home / 'gpusched.db'}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"

@@ -1,0 +1,85 @@
+"""Wake-ups for the loop: an asyncio.Event in this process, Redis pub/sub across processes.
+
+Losing Redis loses only the prompt wake-up: the loop still runs every period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+CHANNEL = "gpusched:wake"
+
+
+class Wakeup:
+    """A thread-safe 'something changed' signal the loop awaits."""
+
+    def __init__(self, redis_url: str = "", *, channel: str = CHANNEL) -> None:
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._redis_url = redis_url
+        self.channel = channel
+        self._redis: Any = None
+        self._lock = threading.Lock()
+        self.pending = threading.Event()
+        """Set by notify(); lets synchronous callers (tests, benchmarks) see a wake happened."""
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """Attach to the running event loop; returns the event the scheduling loop awaits."""
+        self._loop = loop
+        self._event = asyncio.Event()
+        return self._event
+
+    def notify(self) -> None:
+        """Wake the loop here, and every scheduler listening on Redis (best effort)."""
+        self.local()
+        if self._redis_url:
+            self._publish()
+
+    def local(self) -> None:
+        """Wake this process's loop only (safe from any thread)."""
+        self.pending.set()
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop shut down in between
+                loop.call_soon_threadsafe(event.set)
+
+    def _publish(self) -> None:
+        try:
+            with self._lock:
+                if self._redis is None:
+                    import redis
+
+                    self._redis = redis.Redis.from_url(
+                        self._redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+                    )
+                client = self._redis
+            client.publish(self.channel, b"1")
+        except Exception as error:  # Redis is an accelerator only; the period covers for it
+            log.warning("wake-up through Redis failed (%s); the loop runs on its period", error)
+            with self._lock:
+                self._redis = None
+
+    async def listen_redis(self) -> None:
+        """Forward Redis wake-ups to this process's loop until cancelled; reconnects on errors."""
+        if not self._redis_url:
+            return
+        import redis.asyncio as aioredis
+
+        while True:
+            try:
+                client = aioredis.Redis.from_url(self._redis_url)
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.local()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("Redis wake-up listener lost (%s); retrying in 5 s", error)
+                await asyncio.sleep(5)

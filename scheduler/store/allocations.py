@@ -1,0 +1,102 @@
+"""GPU shares: bind replicas to GPUs and release them, keeping `gpus.allocated_milli` exact."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.orm import Session
+
+from scheduler.store import bulk
+from scheduler.store.tables import AllocationRow, GpuRow, ReplicaRow
+
+_gpus: Table = GpuRow.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """`milli` thousandths of GPU `gpu_index` on `node` for replica `replica` of `job_id`."""
+
+    job_id: str
+    replica: int
+    node: str
+    gpu_index: int
+    milli: int
+
+
+def bind(
+    session: Session,
+    *,
+    replicas: Sequence[tuple[str, int, str]],
+    shares: Sequence[Share],
+    uuids: dict[tuple[str, int], str],
+) -> None:
+    """Insert replicas (job, replica, node) and their GPU shares; the GPU check rejects overflow."""
+    if replicas:
+        insert_rows(
+            session,
+            ReplicaRow.__table__,  # type: ignore[arg-type]
+            [{"job_id": j, "replica": r, "node": n, "state": "assigned"} for j, r, n in replicas],
+        )
+    if shares:
+        insert_rows(
+            session,
+            AllocationRow.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "job_id": s.job_id,
+                    "replica": s.replica,
+                    "node": s.node,
+                    "gpu_index": s.gpu_index,
+                    "gpu_uuid": uuids.get((s.node, s.gpu_index), ""),
+                    "milli": s.milli,
+                }
+                for s in shares
+            ],
+        )
+        _move_milli(session, ((s.node, s.gpu_index, s.milli) for s in shares))
+
+
+def release(session: Session, job_ids: Iterable[str]) -> None:
+    """Free every GPU share of these jobs and forget their replicas."""
+    ids = list(job_ids)
+    if not ids:
+        return
+    held = session.execute(
+        select(AllocationRow.node, AllocationRow.gpu_index, AllocationRow.milli).where(
+            AllocationRow.job_id.in_(ids)
+        )
+    )
+    _move_milli(session, ((node, index, -milli) for node, index, milli in held))
+    session.execute(delete(AllocationRow).where(AllocationRow.job_id.in_(ids)))
+    session.execute(delete(ReplicaRow).where(ReplicaRow.job_id.in_(ids)))
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (all with the same keys) in bulk."""
+    bulk.insert_many(session, table, rows)
+
+
+def _move_milli(session: Session, changes: Iterable[tuple[str, int, int]]) -> None:
+    """Add each change to its GPU's allocated_milli (the check constraint guards the sum)."""
+    per_gpu: dict[tuple[str, int], int] = defaultdict(int)
+    for node, index, milli in changes:
+        per_gpu[(node, index)] += milli
+    bulk.add_to_gpus(session, _gpus, [(n, i, d) for (n, i), d in per_gpu.items() if d])
+
+
+def of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[AllocationRow]]:
+    """The GPU shares held by each of `job_ids` (absent: none)."""
+    result: dict[str, list[AllocationRow]] = defaultdict(list)
+    if job_ids:
+        query = (
+            select(AllocationRow)
+            .where(AllocationRow.job_id.in_(list(job_ids)))
+            .order_by(AllocationRow.replica, AllocationRow.node, AllocationRow.gpu_index)
+        )
+        for row in session.scalars(query):
+            result[row.job_id].append(row)
+    return result

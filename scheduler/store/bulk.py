@@ -1,0 +1,100 @@
+"""Bulk writes for the scheduling commit: one statement for thousands of rows on PostgreSQL.
+
+A cycle may bind thousands of replicas. Row-by-row executemany costs a round trip per row, so on
+PostgreSQL the rows travel as one JSON parameter and the server unpacks them; SQLite runs
+in-process, where executemany is already cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy.orm import Session
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows that all carry the same keys."""
+    if not rows:
+        return
+    if not _is_postgresql(session):
+        session.connection().execute(insert(table), list(rows))
+        return
+    # Raw SQL skips the Python-side column defaults: fill them in as the ORM would.
+    defaults: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in rows[0] or default is None:
+            continue
+        if getattr(default, "is_scalar", False):
+            defaults[column.name] = default.arg  # type: ignore[attr-defined]
+        elif getattr(default, "is_callable", False):
+            defaults[column.name] = default.arg(None)  # type: ignore[attr-defined]
+    full = [{**defaults, **row} for row in rows]
+    columns = ", ".join(f'"{name}"' for name in full[0])
+    session.execute(
+        text(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
+            f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
+        ),
+        {"rows": json.dumps(full)},
+    )
+
+
+def add_to_gpus(session: Session, table: Table, deltas: Sequence[tuple[str, int, int]]) -> None:
+    """allocated_milli += delta for each (node, index, delta)."""
+    if not deltas:
+        return
+    if not _is_postgresql(session):
+        statement = (
+            update(table)
+            .where(table.c.node == bindparam("b_node"), table.c.index == bindparam("b_index"))
+            .values(allocated_milli=table.c.allocated_milli + bindparam("b_delta"))
+        )
+        session.connection().execute(
+            statement, [{"b_node": n, "b_index": i, "b_delta": d} for n, i, d in deltas]
+        )
+        return
+    session.execute(
+        text(
+            f"UPDATE {table.name} AS g SET allocated_milli = g.allocated_milli + x.delta "
+            "FROM json_to_recordset(CAST(:rows AS json)) AS x(node text, idx int, delta int) "
+            'WHERE g.node = x.node AND g."index" = x.idx'
+        ),
+        {"rows": json.dumps([{"node": n, "idx": i, "delta": d} for n, i, d in deltas])},
+    )
+
+
+def set_json_by_id(
+    session: Session, table: Table, *, column: str, values: dict[str, Any], where_status: str
+) -> None:
+    """Set `column` (JSON) per row id, only on rows whose status is still `where_status`."""
+    if not values:
+        return
+    if not _is_postgresql(session):
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == where_status)
+            .values({column: bindparam("b_value")})
+        )
+        session.connection().execute(
+            statement, [{"b_id": key, "b_value": value} for key, value in values.items()]
+        )
+        return
+    session.execute(
+        text(
+            f"UPDATE {table.name} AS t SET {column} = x.value "
+            "FROM json_to_recordset(CAST(:rows AS json)) AS x(id text, value json) "
+            "WHERE t.id = x.id AND t.status = :status"
+        ),
+        {
+            "rows": json.dumps([{"id": key, "value": value} for key, value in values.items()]),
+            "status": where_status,
+        },
+    )

@@ -1,0 +1,55 @@
+"""An invariant walker over the store: what must hold after any crash, at any moment."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, ReplicaRow
+
+STATUSES = {"pending", "running", "succeeded", "failed", "preempted", "cancelled"}
+
+
+def violations(session: Session) -> list[str]:
+    """Every broken invariant, as a sentence; empty when the store is consistent."""
+    found: list[str] = []
+    held: dict[tuple[str, int], int] = defaultdict(int)
+    for node, index, milli in session.execute(
+        select(AllocationRow.node, AllocationRow.gpu_index, AllocationRow.milli)
+    ).all():
+        held[(node, index)] += milli
+    for node, index, allocated in session.execute(
+        select(GpuRow.node, GpuRow.index, GpuRow.allocated_milli)
+    ).all():
+        total = held.get((node, index), 0)
+        if total > 1000:
+            found.append(f"GPU {node}/{index} is allocated {total} milli (> 1000)")
+        if total != allocated:
+            found.append(f"GPU {node}/{index} counts {allocated} milli but holds {total}")
+    status_of = dict(session.execute(select(JobRow.id, JobRow.status)).all())
+    for job_id, status in status_of.items():
+        if status not in STATUSES:
+            found.append(f"job {job_id} has unknown status {status!r}")
+    replicas: dict[str, int] = defaultdict(int)
+    for (job_id,) in session.execute(select(ReplicaRow.job_id)).all():
+        replicas[job_id] += 1
+    for job_id, count in replicas.items():
+        if status_of.get(job_id) != "running":
+            found.append(f"job {job_id} ({status_of.get(job_id)}) still holds {count} replica(s)")
+    wanted = dict(
+        session.execute(select(JobRow.id, JobRow.replicas).where(JobRow.status == "running")).all()
+    )
+    for job_id, count in wanted.items():
+        if replicas.get(job_id, 0) != count:
+            found.append(f"running job {job_id} has {replicas.get(job_id, 0)} of {count} replicas")
+    for (job_id,) in session.execute(select(AllocationRow.job_id).distinct()).all():
+        if status_of.get(job_id) != "running":
+            found.append(f"job {job_id} ({status_of.get(job_id)}) still holds GPU shares")
+    submitted = session.scalar(
+        select(func.count(func.distinct(EventRow.job_id))).where(EventRow.kind == "job.submitted")
+    )
+    if submitted != len(status_of):
+        found.append(f"{len(status_of)} jobs but {submitted} job.submitted events")
+    return found

@@ -1,0 +1,83 @@
+"""Bearer tokens: handed out once in the clear, stored only as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.store.tables import TokenRow
+
+_BY_HASH = select(TokenRow).where(TokenRow.token_hash == bindparam("token_hash"))
+"""Built once: every authenticated request runs it, so its compiled form stays cached."""
+PREFIXES = {"admin": "gsk_", "user": "gsu_", "agent": "gsa_", "join": "gsj_"}
+
+
+def hash_token(raw: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create(
+    session: Session,
+    kind: str,
+    *,
+    now: float,
+    name: str = "",
+    queues: Sequence[str] = (),
+    node: str | None = None,
+    ttl_seconds: float | None = None,
+) -> tuple[str, TokenRow]:
+    """Make a token of `kind`; returns the clear text (shown once) and the stored row."""
+    raw = PREFIXES[kind] + secrets.token_urlsafe(32)
+    row = TokenRow(
+        token_hash=hash_token(raw),
+        kind=kind,
+        name=name,
+        queues=list(queues),
+        node=node,
+        created_at=now,
+        expires_at=None if ttl_seconds is None else now + ttl_seconds,
+    )
+    session.add(row)
+    session.flush()
+    return raw, row
+
+
+def find_valid(session: Session, raw: str, *, now: float) -> TokenRow | None:
+    """The live (not revoked, not expired) token with this clear text, if any."""
+    row = session.scalars(_BY_HASH, {"token_hash": hash_token(raw)}).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    return row
+
+
+def revoke_node(session: Session, node: str, *, now: float) -> int:
+    """Revoke every live agent token of `node`; returns how many were revoked."""
+    result = session.execute(
+        update(TokenRow)
+        .where(TokenRow.kind == "agent", TokenRow.node == node, TokenRow.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke(session: Session, token_id: int, *, now: float) -> bool:
+    """Revoke one token by id; False when there is no live token with that id."""
+    result = session.execute(
+        update(TokenRow)
+        .where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def list_live(session: Session) -> list[TokenRow]:
+    """Every token not revoked, oldest first."""
+    query = select(TokenRow).where(TokenRow.revoked_at.is_(None)).order_by(TokenRow.id)
+    return list(session.scalars(query))

@@ -1,0 +1,3 @@
+from tests.store.databases import db_url, engine
+
+__all__ = ["db_url", "engine"]
