@@ -181,20 +181,25 @@ class Job:
     def is_gang(self) -> bool:
         return self.replicas > 1
 
+    total_request: Resources = field(init=False, compare=False, repr=False)
+    """What the whole job holds or asks for (a GPU-memory request counts once placed)."""
+
+    def __post_init__(self) -> None:
+        # Computed once: fair share and eviction ask for it in their inner loops.
+        if self.placements:
+            gpu_milli = sum(g.milli for p in self.placements for g in p.gpus)
+        else:
+            gpu_milli = self.request.gpu_milli * self.replicas
+        object.__setattr__(self, "total_request", Resources(
+            self.request.cpu_millis * self.replicas,
+            self.request.memory_mib * self.replicas,
+            gpu_milli,
+        ))
+
     @property
     def gpu_milli_total(self) -> int:
         """GPU thousandths the whole job asks for (a memory request counts once placed)."""
-        if self.placements:
-            return sum(g.milli for p in self.placements for g in p.gpus)
-        return self.request.gpu_milli * self.replicas
-
-    @property
-    def total_request(self) -> Resources:
-        return Resources(
-            self.request.cpu_millis * self.replicas,
-            self.request.memory_mib * self.replicas,
-            self.gpu_milli_total,
-        )
+        return self.total_request.gpu_milli
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,8 @@ class Session:
         self.on_deallocate: list[JobHook] = []
         self.reclaim_vetoes: list[Callable[[Job, Job], bool]] = []
         """(reclaimer, victim) → True when the victim may NOT be taken."""
+        self.victim_queues: Callable[[Job], list[str]] | None = None
+        """Queues whose jobs `job` may reclaim from at all (None: every other queue)."""
         self.reclaim_gates: list[Veto] = []
         """Why `job`'s queue may not reclaim from others now (e.g. it is at its fair share)."""
         self.shares: dict[str, Resources] = {}

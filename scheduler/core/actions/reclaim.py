@@ -42,7 +42,10 @@ def reclaim(session: Session, statement: Statement) -> None:
         if failed.get(shape) == statement.checkpoint():
             session.note(job, CANNOT_HELP)  # an identical job just failed and nothing changed
             continue
-        others = [queue for queue in victims.by_queue if queue != job.queue]
+        if session.victim_queues is not None:
+            others = session.victim_queues(job)
+        else:
+            others = [queue for queue in victims.by_queue if queue != job.queue]
         if make_room(session, statement, job, victims.for_job(job, allowed, others),
                      allowed=allowed, action="reclaim", describe=_describe):
             session.waiting.pop(job.id, None)

@@ -158,7 +158,9 @@ def make_room(
 def waiting_jobs(session: Session) -> list[Job]:
     """Pending jobs allocate could not place, in the session's queue and job order."""
     jobs = [job for job in pending_jobs(session) if job.id in session.waiting]
-    return sorted(jobs, key=lambda job: (session.queue_key(job.queue), session.job_key(job)))
+    queues = sorted({job.queue for job in jobs}, key=session.queue_key)
+    rank = {queue: position for position, queue in enumerate(queues)}  # compare ints, not keys
+    return sorted(jobs, key=lambda job: (rank[job.queue], session.job_key(job)))
 
 
 def shape_of(job: Job) -> tuple[object, ...]:

@@ -75,6 +75,7 @@ class ProportionPlugin:
         session.on_deallocate.append(lambda job: self._add(job, -1))
         session.reclaim_vetoes.append(self._not_reclaimable)
         session.reclaim_gates.append(self._reclaim_gate)
+        session.victim_queues = self._over_share
         session.queue_status = self.status
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -91,6 +92,8 @@ class ProportionPlugin:
                 by_queue.setdefault(job.queue, []).append(job)
         rank: dict[str, int] = {}
         for queue, jobs in by_queue.items():
+            if len({job.user for job in jobs}) == 1:
+                continue  # one user: the plain priority-then-age order is already fair
             share = self.fair_share.get(queue, Resources())
             for position, job in enumerate(order_pending_jobs(jobs, queue_share=share)):
                 rank[job.id] = position
@@ -142,6 +145,16 @@ class ProportionPlugin:
                     {"queue": job.queue, "deserved_gpus": deserved.gpus},
                 )
         return None
+
+    def _over_share(self, job: Job) -> list[str]:
+        """Leaf queues other than the job's that hold more than their fair share of GPUs."""
+        tree = self.tree
+        assert tree is not None
+        return [
+            name for name, held in self.allocated.items()
+            if name != job.queue and tree.is_leaf(name)
+            and held.gpu_milli > self.fair_share.get(name, Resources()).gpu_milli
+        ]
 
     def _reclaim_gate(self, job: Job) -> ReasonItem | None:
         """A queue may reclaim only while it stays within its fair share with the job placed."""
