@@ -9,6 +9,8 @@ from scheduler.core.model import MILLI_PER_GPU, Job
 from scheduler.core.session import Session
 from scheduler.core.state import BoolArray, IntArray
 
+NO_NODES = ReasonItem("no-nodes", "no node has joined the cluster yet (start one: gpusched agent)", {})
+
 
 def _gpus(milli: int) -> str:
     return f"{milli / MILLI_PER_GPU:.1f}"
@@ -161,6 +163,8 @@ def explain(session: Session, job: Job, vetoed: tuple[ReasonItem, ...] = ()) -> 
     items: list[ReasonItem] = []
     items.extend(vetoed)
     failures: dict[str, int] = {}
+    if not len(session.state):  # nodes may still join: unschedulable, not unresolvable
+        return PendingReason(WaitKind.UNSCHEDULABLE, (NO_NODES, *items))
     too_large = _too_large(session, job)
     if too_large is not None:
         return PendingReason(WaitKind.UNRESOLVABLE, (too_large, *items))

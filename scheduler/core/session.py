@@ -127,7 +127,10 @@ class Session:
 
     def choose(self, request: ReplicaRequest) -> Choice | None:
         """Where the placement policy puts one replica now, or None when it fits nowhere."""
-        return self.policy.choose(self.state, request, self.feasible(request))
+        mask = self.feasible(request)
+        if not mask.any():
+            return None  # no node passes the filters (or there are no nodes): nothing to score
+        return self.policy.choose(self.state, request, mask)
 
     def veto(self, job: Job) -> ReasonItem | None:
         return _first(self.allocate_vetoes, job)

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
-from scheduler.core.decisions import CycleResult, PendingReason, ReasonItem, WaitKind
-from scheduler.core.model import JobStatus, Snapshot
+from scheduler.core.decisions import CycleResult
+from scheduler.core.model import Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
 from scheduler.service.settings import Settings
@@ -108,15 +108,7 @@ class SchedulerLoop:
         )
 
     def _decide(self, snapshot_: Snapshot, now: float) -> CycleResult:
-        if snapshot_.nodes:
-            return self.decide(snapshot_, self.config, now)
-        # Nothing can be placed before a node joins; say so instead of running the core.
-        reason = PendingReason(
-            WaitKind.UNSCHEDULABLE,
-            (ReasonItem("no-nodes", "no node has joined yet (start an agent: gpusched agent)"),),
-        )
-        waiting = {job.id: reason for job in snapshot_.jobs if job.status == JobStatus.PENDING}
-        return CycleResult((), waiting)
+        return self.decide(snapshot_, self.config, now)
 
     async def run_forever(self) -> None:
         """Cycle on every wake-up (debounced) and at least every `cycle_period_seconds`."""

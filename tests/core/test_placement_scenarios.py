@@ -99,3 +99,9 @@ def test_same_seed_same_decisions_for_random() -> None:
     nodes = [node(f"n{i}", gpus=2) for i in range(10)]
     jobs = [job(f"j{i}", gpus=0.3) for i in range(12)]
     assert cycle(nodes, jobs, "random", seed=7) == cycle(nodes, jobs, "random", seed=7)
+
+
+def test_a_cluster_without_nodes_explains_itself() -> None:
+    result = cycle([], [job("j", gpus=0.5)])
+    assert result.decisions == ()
+    assert result.reasons["j"].summary.startswith("no node has joined the cluster yet")
