@@ -8,7 +8,7 @@ cluster has few distinct states (most nodes of one model look alike).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -105,37 +105,39 @@ class FgdScorer:
         found = self._memo.get(key)
         if found is not None:
             return found
-        result = self._score(state, i, request, model, cpu_free, free)
+        result = gradient_score(self.fragmentation.of, state, i, request)
         self._memo[key] = result
         return result
 
-    def _score(
-        self,
-        state: ClusterState,
-        i: int,
-        request: ReplicaRequest,
-        model: str,
-        cpu_free: int,
-        free: list[int],
-    ) -> Scored:
-        frag = self.fragmentation.of
-        before = frag(model, cpu_free, free)
-        cpu_after = cpu_free - request.cpu_millis
-        if request.wants_gpu and not request.whole_gpus:
-            milli = share_of(state, i, request)
-            best: Scored = (-1, ())
-            after = list(free)
-            for index, left in enumerate(free):
-                if left < milli:
-                    continue
-                after[index] = left - milli
-                score = _sigmoid_score(before - frag(model, cpu_after, after))
-                after[index] = left
-                if score > best[0]:
-                    best = (score, (GpuGrant(index, milli),))
-            return best
-        grants = lowest_free_gpus(free, request.whole_gpus) if request.whole_gpus else ()
+
+FragmentOf = Callable[[str, int, Sequence[int]], float]
+"""(model, free CPU, per-GPU free shares) → fragmentation of that node state."""
+
+
+def gradient_score(frag: FragmentOf, state: ClusterState, i: int, request: ReplicaRequest) -> Scored:
+    """FGD's step: int(sigmoid((frag_before − frag_after)/1000) × 100) for placing on node `i`.
+
+    A sharing replica tries every GPU with room; the node's score is the best and the GPU is the
+    first that reaches it. Whole GPUs are the lowest-index free ones.
+    """
+    model, cpu_free, free = state.gpu_model[i], state.cpu_free[i], state.gpu_free[i]
+    before = frag(model, cpu_free, free)
+    cpu_after = cpu_free - request.cpu_millis
+    if request.wants_gpu and not request.whole_gpus:
+        milli = share_of(state, i, request)
+        best: Scored = (-1, ())
         after = list(free)
-        for grant in grants:
-            after[grant.gpu_index] -= MILLI_PER_GPU
-        return _sigmoid_score(before - frag(model, cpu_after, after)), grants
+        for index, left in enumerate(free):
+            if left < milli:
+                continue
+            after[index] = left - milli
+            score = _sigmoid_score(before - frag(model, cpu_after, after))
+            after[index] = left
+            if score > best[0]:
+                best = (score, (GpuGrant(index, milli),))
+        return best
+    grants = lowest_free_gpus(free, request.whole_gpus) if request.whole_gpus else ()
+    after = list(free)
+    for grant in grants:
+        after[grant.gpu_index] -= MILLI_PER_GPU
+    return _sigmoid_score(before - frag(model, cpu_after, after)), grants

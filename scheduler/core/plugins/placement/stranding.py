@@ -16,24 +16,21 @@ Scores depend only on the node's state and the request shape, so `ScoredPlacemen
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.core.model import MILLI_PER_GPU, GpuGrant, ReplicaRequest
+from scheduler.core.model import ReplicaRequest
 from scheduler.core.plugins.placement.base import (
     PlacementContext,
     Scored,
     TypicalShape,
-    lowest_free_gpus,
-    share_of,
 )
+from scheduler.core.plugins.placement.fgd import gradient_score
 from scheduler.core.state import ClusterState
 
-MAX_SCORE = 100
 SHARE_CPU = 0.4
 MEMO_LIMIT = 500_000  # entries per memo; a long-lived scheduler starts over rather than grow forever
 
@@ -134,10 +131,6 @@ class StrandedFragmentation:
         return float(self._weight @ (idle - usable))
 
 
-def _sigmoid_score(delta: float) -> int:
-    return int(1.0 / (1.0 + math.exp(-delta / 1000)) * MAX_SCORE)
-
-
 class StrandingScorer:
     """Score = int(sigmoid((stranded_before − stranded_after)/1000) × 100); sharing tries every GPU."""
 
@@ -156,29 +149,5 @@ class StrandingScorer:
         if found is None:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
-            found = self._memo[key] = self._score(state, i, request)
+            found = self._memo[key] = gradient_score(self.fragmentation.of, state, i, request)
         return found
-
-    def _score(self, state: ClusterState, i: int, request: ReplicaRequest) -> Scored:
-        model, cpu_free, free = state.gpu_model[i], state.cpu_free[i], state.gpu_free[i]
-        frag = self.fragmentation.of
-        before = frag(model, cpu_free, free)
-        cpu_after = cpu_free - request.cpu_millis
-        if request.wants_gpu and not request.whole_gpus:
-            milli = share_of(state, i, request)
-            best: Scored = (-1, ())
-            after = list(free)
-            for index, left in enumerate(free):
-                if left < milli:
-                    continue
-                after[index] = left - milli
-                score = _sigmoid_score(before - frag(model, cpu_after, after))
-                after[index] = left
-                if score > best[0]:
-                    best = (score, (GpuGrant(index, milli),))
-            return best
-        grants = lowest_free_gpus(free, request.whole_gpus) if request.whole_gpus else ()
-        after = list(free)
-        for grant in grants:
-            after[grant.gpu_index] -= MILLI_PER_GPU
-        return _sigmoid_score(before - frag(model, cpu_after, after)), grants
