@@ -21,6 +21,7 @@ from scheduler.core.model import Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
 from scheduler.service.settings import Settings
+from scheduler.service.usage import QueueUsage
 from scheduler.service.wakeup import Wakeup
 from scheduler.store.tables import JobRow
 
@@ -58,7 +59,11 @@ class SchedulerLoop:
         self.metrics = metrics
         self.decide = decide
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.config = CycleConfig(placement=settings.placement)
+        self.config = CycleConfig(
+            placement=settings.placement,
+            usage_half_life_seconds=settings.usage_half_life_seconds,
+        )
+        self.usage = QueueUsage(settings.usage_half_life_seconds)
         self._reasons: dict[str, str] = {}
         self.first_decision_at: float | None = None
 
@@ -82,7 +87,7 @@ class SchedulerLoop:
         with self.sessions() as session:
             state = snapshot.load(session)
             session.rollback()  # release the read transaction before the (long) decision
-        result = self._decide(state.snapshot, now)
+        result = self._decide(self.usage.observe(state.snapshot, now), now)
         with self.sessions() as session:
             try:
                 lease.fence(session, holder=self.holder, now=now, ttl=ttl)

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 1.0
     grace_seconds: float = 30.0
     kill_over_grant: bool = False
-    placement: str = "binpack"
+    placement: str = "default"
+    usage_half_life_seconds: float | None = None
+    """Time-based fairness: past usage, decayed with this half-life, lowers over-quota shares."""
     max_body_bytes: int = 1 << 20
     max_log_upload_bytes: int = 8 << 20
     master_port_base: int = 29500
