@@ -49,3 +49,35 @@ def test_two_half_gpu_jobs_share_the_simulated_gpu_and_log_its_uuid(tmp_path: Pa
                 assert client.get(f"/v1/jobs/{job_id}/logs").text.strip() == uuid
     finally:
         service.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+
+
+def test_an_evicted_job_loses_its_whole_process_group(tmp_path: Path) -> None:
+    # A job whose shell ignores SIGTERM and whose child sleeps: cancelling it must still end both.
+    service = Service(tmp_path, extra_args=["--simulate-gpus", "1x1xA100-80GB"])
+    service.start()
+    pids = tmp_path / "pids"
+    script = f"trap '' TERM; sleep 300 & echo $$ $! > {pids}; wait"
+    try:
+        with httpx.Client(base_url=service.url, headers=service.admin, timeout=30) as client:
+            assert client.post("/v1/queues", json={"name": "q"}).status_code == 201
+            _wait_for(lambda: client.get("/v1/nodes").json(), what="the local agent's node")
+            body = {"queue": "q", "gpus": 0.5, "command": ["sh", "-c", script]}
+            job_id = client.post("/v1/jobs", json=body).json()["id"]
+            _wait_for(lambda: pids.exists() and pids.read_text().strip(), what="the job to start")
+            shell, child = (int(p) for p in pids.read_text().split())
+            assert _alive(shell) and _alive(child)
+            assert client.delete(f"/v1/jobs/{job_id}").status_code in (200, 202, 204)
+            # SIGTERM is ignored by the shell; SIGKILL to the group follows the grace period
+            _wait_for(lambda: not _alive(shell) and not _alive(child), seconds=90,
+                      what="the job's process group to be killed")
+            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    finally:
+        service.kill()
