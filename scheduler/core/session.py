@@ -149,9 +149,6 @@ class Session:
             return (queue,)
         return (*[key(queue) for key in self.queue_order_keys], queue)
 
-    def running_jobs(self) -> list[Job]:
-        return [self.jobs[job_id] for job_id in self.placements if job_id in self.jobs]
-
 
 def _first(checks: list[Veto], job: Job) -> ReasonItem | None:
     for check in checks:

@@ -132,6 +132,4 @@ class ClusterState:
             return None
         return np.array([model in models for model in self.models], dtype=np.bool_)
 
-    def idle_gpu_milli(self, i: int) -> int:
-        return sum(self.gpu_free[i])
 

@@ -7,8 +7,8 @@ changed, or a policy with its own `choose` (random).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -40,7 +40,6 @@ class PlacementContext:
 
     typical_shapes: tuple[TypicalShape, ...] = ()
     seed: int = 0
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 class PlacementPolicy(Protocol):
@@ -151,5 +150,3 @@ class ScoredPlacement:
         cache.scores[stale] = fresh
         cache.dirty[stale] = False
 
-
-ScorerFactory = Callable[[PlacementContext], NodeScorer]
