@@ -17,8 +17,8 @@ from scheduler.cli.output import (
     console,
     err_console,
     json_wanted,
+    list_group,
     print_json,
-    remember_connection,
 )
 from scheduler.cli.render import nodes_table, queues_table, when
 
@@ -93,17 +93,9 @@ def queues(
     token: TokenOption = None,
 ) -> None:
     """List queues: deserved GPUs, fair share, allocated, pending jobs."""
-    remember_connection(ctx, url, token)
-    if ctx.invoked_subcommand is not None:
-        return
-    with connect(url, token) as api:
-        found = api.list_all("/v1/queues")
-    if json_wanted(output, json_output):
-        print_json(found)
-    elif not found:
-        err_console().print("no queues yet: gpusched queues create NAME --deserved-gpus N")
-    else:
-        console().print(queues_table(found))
+    list_group(ctx, path="/v1/queues", url=url, token=token,
+               as_json=json_wanted(output, json_output), render=queues_table,
+               empty="no queues yet: gpusched queues create NAME --deserved-gpus N")
 
 
 @queues_app.command("show")
@@ -216,17 +208,9 @@ def nodes(
     token: TokenOption = None,
 ) -> None:
     """List nodes and their GPUs: model, allocated, utilisation, memory, health."""
-    remember_connection(ctx, url, token)
-    if ctx.invoked_subcommand is not None:
-        return
-    with connect(url, token) as api:
-        found = api.list_all("/v1/nodes")
-    if json_wanted(output, json_output):
-        print_json(found)
-    elif not found:
-        err_console().print("no nodes yet: start an agent, or `gpusched up` for a local one")
-    else:
-        console().print(nodes_table(found))
+    list_group(ctx, path="/v1/nodes", url=url, token=token,
+               as_json=json_wanted(output, json_output), render=nodes_table,
+               empty="no nodes yet: start an agent, or `gpusched up` for a local one")
 
 
 def _set_cordon(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
@@ -92,3 +92,27 @@ def connect(url: str | None, token: str | None, ctx: typer.Context | None = None
             yield api
     except ApiError as err:
         fail(str(err))
+
+
+def list_group(
+    ctx: typer.Context,
+    *,
+    path: str,
+    url: str | None,
+    token: str | None,
+    as_json: bool,
+    render: Callable[[list[Any]], Any],
+    empty: str | None = None,
+) -> None:
+    """A group's bare form (`gpusched queues`): list `path` as JSON or as a table."""
+    remember_connection(ctx, url, token)
+    if ctx.invoked_subcommand is not None:
+        return
+    with connect(url, token) as api:
+        found = api.list_all(path)
+    if as_json:
+        print_json(found)
+    elif not found and empty:
+        err_console().print(empty)
+    else:
+        console().print(render(found))

@@ -16,11 +16,10 @@ from scheduler.cli.output import (
     TokenOption,
     UrlOption,
     connect,
-    console,
     err_console,
     json_wanted,
+    list_group,
     print_json,
-    remember_connection,
 )
 from scheduler.cli.render import LIST_STYLE, age, when
 
@@ -59,15 +58,8 @@ def tokens(
     token: TokenOption = None,
 ) -> None:
     """List live tokens."""
-    remember_connection(ctx, url, token)
-    if ctx.invoked_subcommand is not None:
-        return
-    with connect(url, token) as api:
-        found = api.list_all("/v1/tokens")
-    if json_wanted(output, json_output):
-        print_json(found)
-    else:
-        console().print(tokens_table(found))
+    list_group(ctx, path="/v1/tokens", url=url, token=token,
+               as_json=json_wanted(output, json_output), render=tokens_table)
 
 
 @tokens_app.command("create")
