@@ -154,8 +154,14 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(data: Mapping[str, object]) -> dict[str, Any]:
     """Make reason data JSON-safe (tuples, sets and dataclasses become lists and dicts)."""
+    # Most reason data is flat scalars: copying it skips a JSON round trip per item per cycle.
+    if all(type(k) is str and type(v) in _SCALARS for k, v in data.items()):
+        return dict(data)
     plain: dict[str, Any] = json.loads(json.dumps(dict(data), default=_fallback))
     return plain
 
