@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.store import allocations, events
@@ -37,8 +37,10 @@ def by_idempotency_key(session: Session, token_id: int, key: str) -> JobRow | No
 
 # Core (table) INSERTs run on the session's connection: the ORM's bulk-insert path costs
 # more Python per row than the round trip itself.
-_INSERT_JOB = insert(JobRow.__table__)
-_INSERT_EVENT = insert(EventRow.__table__)
+_JOBS: Table = JobRow.__table__  # type: ignore[assignment]
+_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+_INSERT_JOB = insert(_JOBS)
+_INSERT_EVENT = insert(_EVENTS)
 
 
 def add(session: Session, job: JobRow) -> None:
