@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from api.auth import PrincipalCache
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
 from scheduler.metrics import ServiceMetrics
@@ -69,6 +70,7 @@ def create_app(
     app.state.wakeup = wakeup
     app.state.metrics = metrics
     app.state.loop = scheduler_loop
+    app.state.principals = PrincipalCache()
     for module in (queues, jobs, nodes, agents, tokens, health):
         app.include_router(module.router)
     app.add_middleware(

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, authenticate, forbidden
+from api.auth import Principal, PrincipalCache, forbidden
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 
@@ -29,11 +30,23 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(
-    session: SessionDep,
+async def get_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return authenticate(session, credentials.credentials if credentials else None)
+    """The caller; a token seen within the last second is answered without a thread hop."""
+    raw = credentials.credentials if credentials else None
+    cache: PrincipalCache = request.app.state.principals
+    principal = cache.get(raw) if raw else None
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(_lookup, request, raw)
+
+
+def _lookup(request: Request, raw: str | None) -> Principal:
+    cache: PrincipalCache = request.app.state.principals
+    with request.app.state.sessions() as session:
+        return cache.lookup(session, raw)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -64,6 +77,12 @@ async def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def forget_principals(request: Request) -> None:
+    """Drop cached principals: call after revoking tokens so the revocation holds at once."""
+    cache: PrincipalCache = request.app.state.principals
+    cache.clear()
 
 
 async def get_wakeup(request: Request) -> Wakeup:

@@ -10,7 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, forbidden
-from api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep, WakeupDep
+from api.deps import (
+    AdminDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    WakeupDep,
+    forget_principals,
+)
 from api.schemas.agents import (
     Heartbeat,
     HeartbeatReply,
@@ -42,7 +49,9 @@ def create_join_token(
 
 
 @router.post("/join", response_model=JoinReply, status_code=status.HTTP_201_CREATED)
-def join(body: JoinRequest, session: SessionDep, wakeup: WakeupDep) -> JoinReply:
+def join(
+    body: JoinRequest, session: SessionDep, wakeup: WakeupDep, request: Request
+) -> JoinReply:
     """Register a node (the join token is in the body) and hand back its node-scoped token."""
     now = time.time()
     join_token = tokens.find_valid(session, body.join_token, now=now)
@@ -58,6 +67,7 @@ def join(body: JoinRequest, session: SessionDep, wakeup: WakeupDep) -> JoinReply
         session, "agent", now=now, name=f"agent:{body.node.name}", node=body.node.name
     )
     session.commit()
+    forget_principals(request)  # the node's previous agent token was revoked
     wakeup.notify()
     return JoinReply(node=body.node.name, token=raw)
 

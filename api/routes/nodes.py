@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from api.deps import AdminDep, SessionDep, WakeupDep
+from api.deps import AdminDep, SessionDep, WakeupDep, forget_principals
 from api.schemas.nodes import NodePublic
 from api.views import node_public
 from scheduler.store import events, nodes, tokens
@@ -40,13 +40,16 @@ def uncordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> 
 
 
 @router.delete("/{name}/token", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_node_token(name: str, session: SessionDep, _: AdminDep) -> Response:
+def revoke_node_token(
+    name: str, session: SessionDep, _: AdminDep, request: Request
+) -> Response:
     """Revoke the node's agent token(s); the agent must join again."""
     _existing(session, name)
     now = time.time()
     count = tokens.revoke_node(session, name, now=now)
     events.record(session, "node.token_revoked", at=now, node=name, data={"tokens": count})
     session.commit()
+    forget_principals(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

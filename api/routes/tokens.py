@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from api.deps import AdminDep, SessionDep
+from api.deps import AdminDep, SessionDep, forget_principals
 from api.schemas.agents import TokenCreate, TokenPublic
 from scheduler.store import events, queues, tokens
 from scheduler.store.tables import TokenRow
@@ -46,12 +46,15 @@ def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, session: SessionDep, _: AdminDep) -> Response:
+def revoke_token(
+    token_id: int, session: SessionDep, _: AdminDep, request: Request
+) -> Response:
     now = time.time()
     if not tokens.revoke(session, token_id, now=now):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live token with id {token_id}")
     events.record(session, "token.revoked", at=now, data={"id": token_id})
     session.commit()
+    forget_principals(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason
@@ -79,11 +80,12 @@ def _apply_binds(
         return
     wanted = [b.job_id for b in binds]
     still_pending: set[str] = set()
-    for chunk in _chunks(wanted, 1000):
+    size = _chunk_size(session)
+    for chunk in _chunks(wanted, size):
         still_pending.update(
             session.scalars(
                 select(JobRow.id)
-                .where(JobRow.id.in_(chunk), JobRow.status == "pending")
+                .where(_ids_match(session, _jobs.c.id, chunk), JobRow.status == "pending")
                 .with_for_update()
             )
         )
@@ -108,10 +110,10 @@ def _apply_binds(
         applied.bound.append(bind.job_id)
         applied.waits.append(now - state.created_at.get(bind.job_id, now))
     allocations.bind(session, replicas=replicas, shares=shares, uuids=state.gpu_uuids)
-    for chunk in _chunks(applied.bound, 1000):
+    for chunk in _chunks(applied.bound, size):
         session.execute(
             update(_jobs)
-            .where(_jobs.c.id.in_(chunk))
+            .where(_ids_match(session, _jobs.c.id, chunk))
             .values(
                 status="running",
                 reason=None,
@@ -150,12 +152,35 @@ def _store_fair_shares(session: Session, result: CycleResult) -> None:
             )
 
 
+def _chunk_size(session: Session) -> int:
+    """Ids per statement: SQLite caps bound parameters; PostgreSQL takes them as one array."""
+    return 1 << 30 if _is_postgresql(session) else 1000
+
+
+def _ids_match(session: Session, column: ColumnElement[str], ids: list[str]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL one text[] parameter instead of a placeholder per id
+    (thousands of placeholders cost more to render and parse than the statement's work)."""
+    if _is_postgresql(session):
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(String)))
+    return column.in_(ids)
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(data: Mapping[str, object]) -> dict[str, Any]:
     """Make reason data JSON-safe (tuples, sets and dataclasses become lists and dicts)."""
+    # Most reason data is flat scalars: copying it skips a JSON round trip per item per cycle.
+    if all(type(k) is str and type(v) in _SCALARS for k, v in data.items()):
+        return dict(data)
     plain: dict[str, Any] = json.loads(json.dumps(dict(data), default=_fallback))
     return plain
 
