@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 from sqlalchemy import Engine, insert
 
-from scheduler.store.db import make_engine, upgrade
+from scheduler.store.db import make_engine
+from scheduler.store.scratch import scratch_postgres as store_scratch
 from scheduler.store.tables import GpuRow, JobRow, NodeRow, QueueRow
-
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 
 @contextlib.contextmanager
 def scratch_postgres() -> Iterator[str]:
     """A migrated, uniquely named PostgreSQL database, dropped afterwards; yields its URL."""
-    name = f"gpusched_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with store_scratch("gpusched_bench") as url:
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed_cluster(engine: Engine, *, nodes: int, gpus_per_node: int, queues: int = 4) -> None:

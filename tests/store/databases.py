@@ -3,7 +3,6 @@ on PostgreSQL (a uniquely named database on 127.0.0.1:5432, dropped at the end).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from scheduler.store.db import make_engine, upgrade
+from scheduler.store.scratch import scratch_postgres
 from scheduler.store.tables import Base
-
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -31,21 +29,15 @@ def db_url(
         return
     import psycopg
 
-    name = f"gpusched_test_{uuid.uuid4().hex[:12]}"
     try:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+        scratch = scratch_postgres("gpusched_test")
+        url = scratch.__enter__()
     except psycopg.OperationalError as error:
         pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
     try:
         yield url
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch.__exit__(None, None, None)
 
 
 @pytest.fixture
