@@ -42,41 +42,43 @@ def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
     return filters
 
 
+def _best(session: Session, candidates: BoolArray, values: IntArray) -> tuple[str | None, int]:
+    """The candidate node with the most of `values` (earliest on ties), and that amount."""
+    idx = np.flatnonzero(candidates)
+    if not len(idx):
+        return None, 0
+    best = int(idx[values[idx].argmax()])
+    return session.state.nodes[best].name, int(values[best])
+
+
 def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> ReasonItem:
     state, request = session.state, job.request
-    idx = np.flatnonzero(candidates)
     model = "/".join(sorted(request.gpu_models)) + " " if request.gpu_models else ""
     if code == "gpus":
-        best = int(idx[state.whole_free[idx].argmax()]) if len(idx) else -1
-        have = int(state.whole_free[best]) if best >= 0 else 0
-        where = f" (best: {state.nodes[best].name} with {have})" if best >= 0 else ""
+        node, have = _best(session, candidates, state.whole_free)
+        where = f" (best: {node} with {have})" if node else ""
         return ReasonItem(
             "gpus",
             f"no node has {_plural(request.whole_gpus, 'free ' + model + 'GPU')}{where}",
-            {"needed": request.whole_gpus, "best_node": state.nodes[best].name if best >= 0 else None,
-             "best_free": have},
+            {"needed": request.whole_gpus, "best_node": node, "best_free": have},
         )
     if code == "gpu-share":
-        best = int(idx[state.max_share_free[idx].argmax()]) if len(idx) else -1
-        have = int(state.max_share_free[best]) if best >= 0 else 0
+        node, have = _best(session, candidates, state.max_share_free)
         need = request.gpu_milli or request.gpu_memory_mib
         amount = f"{need / MILLI_PER_GPU:g}" if request.gpu_milli else f"{need} MiB"
-        what = f"{amount} of a {model}GPU"
-        where = f" (best: {state.nodes[best].name} with {have / MILLI_PER_GPU:g} free)" if best >= 0 else ""
+        where = f" (best: {node} with {have / MILLI_PER_GPU:g} free)" if node else ""
         return ReasonItem(
             "gpu-share",
-            f"no GPU has {what} free{where}",
-            {"needed_milli": request.gpu_milli, "best_node": state.nodes[best].name if best >= 0 else None,
-             "best_free_milli": have},
+            f"no GPU has {amount} of a {model}GPU free{where}",
+            {"needed_milli": request.gpu_milli, "best_node": node, "best_free_milli": have},
         )
     arrays = {"cpu": (state.cpu_free_arr, request.cpu_millis, "m CPU"),
               "memory": (state.mem_free_arr, request.memory_mib, " MiB of memory"),
               "pods": (state.pods_free_arr, 1, " pod slot")}
     if code in arrays:
         values, need, unit = arrays[code]
-        best = int(idx[values[idx].argmax()]) if len(idx) else -1
-        have = int(values[best]) if best >= 0 else 0
-        where = f" (best: {state.nodes[best].name} with {have}{unit})" if best >= 0 else ""
+        node, have = _best(session, candidates, values)
+        where = f" (best: {node} with {have}{unit})" if node else ""
         return ReasonItem(code, f"no node has {need}{unit} free{where}", {"needed": need, "best_free": have})
     messages = {
         "node-not-ready": "every node that could hold it is not ready",
