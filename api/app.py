@@ -21,6 +21,7 @@ from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
 from scheduler.metrics import ServiceMetrics
 from scheduler.service.loop import SchedulerLoop
+from scheduler.service.redis_link import RedisLink
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import make_engine, session_factory, upgrade
@@ -41,10 +42,11 @@ def create_app(
     if migrate:
         upgrade(engine)
     sessions = session_factory(engine)
-    wakeup = Wakeup(settings.redis)
+    wakeup = Wakeup(settings.redis, channel=f"{settings.redis_prefix}wake")
+    redis = RedisLink(settings.redis, prefix=settings.redis_prefix) if settings.redis else None
     metrics = ServiceMetrics()
     scheduler_loop = loop or SchedulerLoop(
-        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
+        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics, redis=redis
     )
 
     @contextlib.asynccontextmanager
@@ -68,6 +70,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.wakeup = wakeup
+    app.state.redis = redis
     app.state.metrics = metrics
     app.state.loop = scheduler_loop
     app.state.principals = PrincipalCache()

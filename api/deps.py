@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, PrincipalCache, forbidden
+from scheduler.service.redis_link import RedisLink
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 
@@ -91,3 +92,11 @@ async def get_wakeup(request: Request) -> Wakeup:
 
 
 WakeupDep = Annotated[Wakeup, Depends(get_wakeup)]
+
+
+async def get_redis(request: Request) -> RedisLink | None:
+    redis: RedisLink | None = request.app.state.redis
+    return redis
+
+
+RedisDep = Annotated[RedisLink | None, Depends(get_redis)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from api.schemas.jobs import AllocationPublic, JobPublic
 from api.schemas.nodes import GpuPublic, NodePublic
@@ -65,16 +66,19 @@ def queue_public(row: QueueRow, usage: QueueUsage) -> QueuePublic:
     )
 
 
-def gpu_public(row: GpuRow) -> GpuPublic:
-    telemetry = row.telemetry or {}
+def gpu_public(row: GpuRow, live: Mapping[str, Any] | None = None) -> GpuPublic:
+    """One GPU; `live` (its latest sample from Redis) replaces the stored readings."""
+    telemetry: Mapping[str, Any] = live if live is not None else (row.telemetry or {})
+    utilization = live.get("utilization") if live is not None else row.utilization
+    memory_used = _number(live.get("memory_used_mib") if live is not None else row.memory_used_mib)
     return GpuPublic(
         index=row.index,
         uuid=row.uuid,
         model=row.model,
         memory_mib=row.memory_mib,
         allocated_fraction=milli_to_gpus(row.allocated_milli),
-        utilization=row.utilization,
-        memory_used_mib=row.memory_used_mib,
+        utilization=_number(utilization),
+        memory_used_mib=None if memory_used is None else int(memory_used),
         temperature_c=_number(telemetry.get("temperature_c")),
         power_w=_number(telemetry.get("power_w")),
         healthy=row.healthy and row.present,
@@ -83,7 +87,10 @@ def gpu_public(row: GpuRow) -> GpuPublic:
     )
 
 
-def node_public(row: NodeRow, gpus: Sequence[GpuRow]) -> NodePublic:
+def node_public(
+    row: NodeRow, gpus: Sequence[GpuRow], live: Mapping[int, Mapping[str, Any]] | None = None
+) -> NodePublic:
+    """A node; `live` holds its GPUs' latest samples from Redis by index (if any)."""
     return NodePublic(
         name=row.name,
         ready=row.ready,
@@ -93,7 +100,7 @@ def node_public(row: NodeRow, gpus: Sequence[GpuRow]) -> NodePublic:
         memory_mib=row.memory_mib,
         labels={str(k): str(v) for k, v in (row.labels or {}).items()},
         last_heartbeat_at=row.last_heartbeat_at,
-        gpus=[gpu_public(g) for g in gpus],
+        gpus=[gpu_public(g, (live or {}).get(g.index)) for g in gpus],
     )
 
 

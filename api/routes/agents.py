@@ -13,6 +13,7 @@ from api.auth import Principal, forbidden
 from api.deps import (
     AdminDep,
     PrincipalDep,
+    RedisDep,
     SessionDep,
     SettingsDep,
     WakeupDep,
@@ -80,6 +81,7 @@ def post_heartbeat(
     _: AgentDep,
     settings: SettingsDep,
     wakeup: WakeupDep,
+    redis: RedisDep,
 ) -> HeartbeatReply:
     """Store what the agent sees; reply with what should run on its node now."""
     if body.node.name != node:
@@ -87,13 +89,19 @@ def post_heartbeat(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"the body describes node {body.node.name!r} but the path says {node!r}",
         )
+    now = time.time()
+    samples = nodes.finite([sample.model_dump() for sample in body.telemetry])
+    # Live readings expire a few missed heartbeats after the agent goes quiet.
+    ttl = max(3.0, 3 * settings.heartbeat_seconds)
+    live = redis is not None and redis.put_telemetry(node, samples, now=now, ttl=ttl)
     outcome = heartbeat.handle(
         session,
         inventory=_inventory(body.node),
-        telemetry=[sample.model_dump() for sample in body.telemetry],
+        telemetry=samples,
         replicas=[report.model_dump() for report in body.replicas],
         settings=settings,
-        now=time.time(),
+        now=now,
+        live=live,
     )
     session.commit()
     if outcome.wake:

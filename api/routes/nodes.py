@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from api.deps import AdminDep, SessionDep, WakeupDep, forget_principals
+from api.deps import AdminDep, RedisDep, SessionDep, WakeupDep, forget_principals
 from api.schemas.nodes import NodePublic
 from api.views import node_public
 from scheduler.store import events, nodes, tokens
@@ -16,16 +16,19 @@ router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
 
 
 @router.get("", response_model=list[NodePublic])
-def list_nodes(session: SessionDep, _: AdminDep) -> list[NodePublic]:
+def list_nodes(session: SessionDep, _: AdminDep, redis: RedisDep) -> list[NodePublic]:
     """Every node: ready, cordoned, enforcement, and each GPU's share and latest telemetry."""
     gpus = nodes.gpus_of(session)
-    return [node_public(row, gpus.get(row.name, [])) for row in nodes.list_all(session)]
+    rows = nodes.list_all(session)
+    live = redis.telemetry([row.name for row in rows]) if redis is not None else {}
+    return [node_public(row, gpus.get(row.name, []), live.get(row.name)) for row in rows]
 
 
 @router.get("/{name}", response_model=NodePublic)
-def get_node(name: str, session: SessionDep, _: AdminDep) -> NodePublic:
+def get_node(name: str, session: SessionDep, _: AdminDep, redis: RedisDep) -> NodePublic:
     row = _existing(session, name)
-    return node_public(row, nodes.gpus_of(session, [name]).get(name, []))
+    live = redis.telemetry([name]).get(name) if redis is not None else None
+    return node_public(row, nodes.gpus_of(session, [name]).get(name, []), live)
 
 
 @router.post("/{name}/cordon", response_model=NodePublic)

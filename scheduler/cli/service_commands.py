@@ -11,6 +11,8 @@ import typer
 
 from scheduler.service.settings import Settings
 
+REDIS_HELP = "Redis URL for wake-ups, live telemetry and the leader lock (optional)."
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -18,7 +20,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
         host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
         db: Annotated[str, typer.Option(help="Database URL (default: SQLite in home).")] = "",
-        redis: Annotated[str, typer.Option(help="Redis URL for wake-ups (optional).")] = "",
+        redis: Annotated[str, typer.Option(help=REDIS_HELP)] = "",
         simulate_gpus: Annotated[
             str, typer.Option(help="Simulated nodes, e.g. 2x8xA100-80GB (default: real GPUs).")
         ] = "",
@@ -32,7 +34,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
         host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
         db: Annotated[str, typer.Option(help="Database URL, e.g. postgresql://...")] = "",
-        redis: Annotated[str, typer.Option(help="Redis URL for wake-ups (optional).")] = "",
+        redis: Annotated[str, typer.Option(help=REDIS_HELP)] = "",
     ) -> None:
         """Run the API and the scheduler loop (production; several replicas elect one leader)."""
         settings = _settings(db=db, redis=redis)

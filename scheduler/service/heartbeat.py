@@ -33,10 +33,18 @@ def handle(
     replicas: list[dict[str, Any]],
     settings: Settings,
     now: float,
+    live: bool = False,
 ) -> HeartbeatOutcome:
-    """Record one heartbeat in the caller's transaction and say what should run on the node."""
+    """Record one heartbeat in the caller's transaction and say what should run on the node.
+
+    `live`: Redis holds this heartbeat's telemetry, so the store's copy is refreshed only every
+    `settings.telemetry_store_seconds` (health changes are stored at once either way).
+    """
     node, changed = nodes.upsert(session, inventory, now=now)
-    changed |= nodes.apply_telemetry(session, node.name, telemetry, now=now)
+    store_every = settings.telemetry_store_seconds if live else 0.0
+    changed |= nodes.apply_telemetry(
+        session, node.name, telemetry, now=now, store_every=store_every
+    )
     if not node.ready:
         node.ready = True
         events.record(session, "node.ready", at=now, node=node.name)

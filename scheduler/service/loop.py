@@ -20,6 +20,7 @@ from scheduler.core.decisions import CycleResult
 from scheduler.core.model import Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
+from scheduler.service.redis_link import RedisLink
 from scheduler.service.settings import Settings
 from scheduler.service.usage import QueueUsage
 from scheduler.service.wakeup import Wakeup
@@ -52,8 +53,10 @@ class SchedulerLoop:
         wakeup: Wakeup,
         metrics: ServiceMetrics,
         decide: Decide = run_cycle,
+        redis: RedisLink | None = None,
     ) -> None:
         self.sessions = sessions
+        self.redis = redis
         self.settings = settings
         self.wakeup = wakeup
         self.metrics = metrics
@@ -72,8 +75,7 @@ class SchedulerLoop:
         started = time.perf_counter()
         now = time.time() if now is None else now
         ttl = self.settings.leader_lease_seconds
-        with self.sessions() as session:
-            leader = lease.acquire(session, holder=self.holder, now=now, ttl=ttl)
+        leader = self._lead(now, ttl)
         self.metrics.is_leader.set(1 if leader else 0)
         if not leader:
             self._reasons.clear()  # another scheduler writes reasons meanwhile
@@ -112,6 +114,13 @@ class SchedulerLoop:
             seconds=seconds,
         )
 
+    def _lead(self, now: float, ttl: float) -> bool:
+        """Redis's lock picks who tries to lead; the store's lease (the commit fence) decides."""
+        if self.redis is not None and self.redis.hold_lock(self.holder, ttl=ttl) is False:
+            return False  # another replica holds the lock (None: Redis is down, the store decides)
+        with self.sessions() as session:
+            return lease.acquire(session, holder=self.holder, now=now, ttl=ttl)
+
     def _decide(self, snapshot_: Snapshot, now: float) -> CycleResult:
         return self.decide(snapshot_, self.config, now)
 
@@ -140,6 +149,8 @@ class SchedulerLoop:
             listener.cancel()
             with self.sessions() as session:
                 lease.release(session, holder=self.holder)
+            if self.redis is not None:
+                self.redis.release_lock(self.holder)
 
     def _refresh_job_gauges(self, session: Session) -> None:
         counts = dict(

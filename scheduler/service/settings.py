@@ -21,7 +21,11 @@ class Settings(BaseSettings):
     db: str = ""
     """Database URL; empty means SQLite at $GPUSCHED_HOME/gpusched.db."""
     redis: str = ""
-    """Redis URL for wake-ups across processes; empty means in-process only."""
+    """Redis URL (wake-ups across processes, live telemetry, the leader lock); empty: none."""
+    redis_prefix: str = "gpusched:"
+    """Prefix of every Redis key and channel (several installations may share one Redis)."""
+    telemetry_store_seconds: float = 30.0
+    """With Redis, GPU readings reach the store at most this often (Redis has the live ones)."""
     cycle_period_seconds: float = 2.0
     wake_debounce_seconds: float = 0.05
     min_cycle_interval_seconds: float = 0.5

@@ -92,21 +92,31 @@ def upsert(session: Session, inventory: NodeInventory, *, now: float) -> tuple[N
 
 
 def apply_telemetry(
-    session: Session, node: str, samples: Sequence[dict[str, Any]], *, now: float
+    session: Session,
+    node: str,
+    samples: Sequence[dict[str, Any]],
+    *,
+    now: float,
+    store_every: float = 0.0,
 ) -> bool:
-    """Keep the latest sample per GPU; returns True when a GPU's health changed."""
+    """Keep the latest sample per GPU; returns True when a GPU's health changed.
+
+    Readings are written when the stored copy is at least `store_every` seconds old (0: every
+    time; more when Redis holds the live values); health is always written at once.
+    """
     by_index = {gpu.index: gpu for gpu in gpus_of(session, [node])[node]}
     health_changed = False
     for sample in samples:
         gpu = by_index.get(int(sample["index"]))
         if gpu is None:
             continue
-        gpu.utilization = sample.get("utilization")
-        gpu.memory_used_mib = sample.get("memory_used_mib")
-        gpu.telemetry = _finite(
-            {k: v for k, v in sample.items() if k not in _TELEMETRY_COLUMNS}
-        )
-        gpu.telemetry_at = now
+        if gpu.telemetry_at is None or now - gpu.telemetry_at >= store_every:
+            gpu.utilization = sample.get("utilization")
+            gpu.memory_used_mib = sample.get("memory_used_mib")
+            gpu.telemetry = finite(
+                {k: v for k, v in sample.items() if k not in _TELEMETRY_COLUMNS}
+            )
+            gpu.telemetry_at = now
         healthy = bool(sample.get("healthy", True))
         if healthy != gpu.healthy:
             health_changed = True
@@ -165,12 +175,12 @@ def largest(session: Session) -> Largest:
     return Largest(int(nodes or 0), int(gpus), int(gpu_memory), int(cpu or 0), int(memory or 0))
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """JSON columns refuse NaN and infinity (PostgreSQL): keep such readings as None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

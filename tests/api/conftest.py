@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,12 +72,18 @@ def node_spec(name: str, gpus: int = 2, memory: int = 81920) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def api(engine: Engine, tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(home=tmp_path, db="unused://")
+@contextlib.contextmanager
+def serve(engine: Engine, settings: Settings) -> Iterator[Api]:
+    """The app on `engine` with `settings`, and an admin token."""
     app = create_app(settings, engine=engine, migrate=False)
     with session_factory(engine)() as session:
         raw, _ = tokens.create(session, "admin", now=time.time(), name="admin")
         session.commit()
     with TestClient(app) as client:
         yield Api(client, engine, {"Authorization": f"Bearer {raw}"}, settings)
+
+
+@pytest.fixture
+def api(engine: Engine, tmp_path: Path) -> Iterator[Api]:
+    with serve(engine, Settings(home=tmp_path, db="unused://")) as served:
+        yield served
