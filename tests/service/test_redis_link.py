@@ -126,13 +126,18 @@ def test_a_malformed_live_entry_is_ignored(prefix: str) -> None:
     assert link.telemetry(["n"]) == {}
 
 
-def _loop(api: Api, link: RedisLink | None) -> SchedulerLoop:
-    return SchedulerLoop(
-        sessions=session_factory(api.engine),
-        settings=api.settings,
-        wakeup=Wakeup(),
-        metrics=ServiceMetrics(),
-        redis=link,
+def _loops(api: Api) -> tuple[SchedulerLoop, SchedulerLoop]:
+    """Two replicas' loops on one store, each with its own link to the app's Redis."""
+    settings = api.settings
+    return tuple(  # type: ignore[return-value]
+        SchedulerLoop(
+            sessions=session_factory(api.engine),
+            settings=settings,
+            wakeup=Wakeup(),
+            metrics=ServiceMetrics(),
+            redis=RedisLink(settings.redis, prefix=settings.redis_prefix),
+        )
+        for _ in range(2)
     )
 
 
@@ -140,8 +145,7 @@ def test_the_redis_lock_picks_one_leader_and_the_store_lease_still_fences(
     engine: Engine, tmp_path: Path, prefix: str
 ) -> None:
     with serve(engine, _settings(tmp_path, REDIS, prefix)) as api:
-        first = _loop(api, RedisLink(REDIS, prefix=prefix))
-        second = _loop(api, RedisLink(REDIS, prefix=prefix))
+        first, second = _loops(api)
         assert first.run_once().leader
         assert not second.run_once().leader
         assert not second.run_once().leader
@@ -166,8 +170,7 @@ def test_without_redis_the_store_lease_alone_decides(
     engine: Engine, tmp_path: Path, prefix: str
 ) -> None:
     with serve(engine, _settings(tmp_path, DEAD_REDIS, prefix)) as api:
-        first = _loop(api, RedisLink(DEAD_REDIS, prefix=prefix))
-        second = _loop(api, RedisLink(DEAD_REDIS, prefix=prefix))
+        first, second = _loops(api)
         assert first.run_once().leader
         assert not second.run_once().leader
         assert first.run_once().leader
