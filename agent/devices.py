@@ -5,26 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from scheduler.inventory import GpuInventory
+
 # XIDs after which NVIDIA's XID catalogue says the GPU needs a reset or service, not a job restart:
 # 48 double-bit ECC, 62 internal micro-controller halt, 64 ECC row-remap failure, 74 NVLink error,
 # 79 GPU has fallen off the bus, 94/95 contained/uncontained ECC error, 119/120 GSP RPC timeout /
 # GSP error, 140 unrecovered ECC. Application faults (13, 31, 43, 45 ...) are reported, not fatal.
 CRITICAL_XIDS: frozenset[int] = frozenset({48, 62, 64, 74, 79, 94, 95, 119, 120, 140})
-
-
-@dataclass(frozen=True, slots=True)
-class GpuInfo:
-    """One GPU of the node inventory, as the protocol's NODE.gpus[] entry."""
-
-    index: int
-    uuid: str
-    model: str
-    memory_mib: int
-    compute_capability: str = ""
-    mig_mode: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +47,7 @@ class DeviceSource(Protocol):
     enforcement_capable: bool
     """True when per-process GPU memory is real, so a watchdog can enforce grants."""
 
-    def inventory(self) -> list[GpuInfo]:
+    def inventory(self) -> list[GpuInventory]:
         """The GPUs present now (re-read when devices appear or vanish)."""
         ...
 

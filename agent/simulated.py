@@ -7,8 +7,9 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from agent.devices import GpuInfo, GpuSample
+from agent.devices import GpuSample
 from scheduler.core.gpu_catalog import GPU_MEMORY_MIB, is_known_model, memory_of
+from scheduler.inventory import GpuInventory
 
 _SPEC = re.compile(r"^(\d+)x(\d+)x(.+)$", re.IGNORECASE)
 _MEMORY_SUFFIX = re.compile(r"^(.+?)-(\d+)(GB|G|GIB)$", re.IGNORECASE)
@@ -65,7 +66,7 @@ class SimulatedSource:
 
     def __init__(self, *, node_name: str, spec: SimulateSpec, seed: int = 0) -> None:
         self._gpus = [
-            GpuInfo(
+            GpuInventory(
                 index=i,
                 uuid="GPU-" + str(uuid.uuid5(_UUID_NAMESPACE, f"{node_name}/{i}")),
                 model=spec.model,
@@ -81,7 +82,7 @@ class SimulatedSource:
         """Tell the simulation how much of each GPU running replicas hold (1000 = one GPU)."""
         self._load_milli = dict(milli_by_uuid)
 
-    def inventory(self) -> list[GpuInfo]:
+    def inventory(self) -> list[GpuInventory]:
         return list(self._gpus)
 
     def sample(self) -> list[GpuSample]:

@@ -28,9 +28,9 @@ from api.schemas.agents import (
     JoinTokenPublic,
     NodeSpec,
 )
+from scheduler.inventory import GpuInventory, NodeInventory
 from scheduler.service import heartbeat
 from scheduler.store import events, nodes, tokens
-from scheduler.store.nodes import GpuInventory, NodeInventory
 from scheduler.store.tables import EventRow, JobRow, ReplicaRow
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler.inventory import NodeInventory
 from scheduler.service.settings import Settings
 from scheduler.store import events, jobs, nodes
-from scheduler.store.nodes import NodeInventory
 from scheduler.store.tables import AllocationRow, GpuRow, JobRow, ReplicaRow
 
 TERMINAL = ("succeeded", "failed", "lost", "killed")

@@ -5,40 +5,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from scheduler.inventory import NodeInventory
 from scheduler.store import events
 from scheduler.store.tables import GpuRow, NodeRow
 
 _TELEMETRY_COLUMNS = ("utilization", "memory_used_mib")
-
-
-@dataclass(frozen=True, slots=True)
-class GpuInventory:
-    """One GPU as the agent sees it."""
-
-    index: int
-    uuid: str
-    model: str
-    memory_mib: int
-    compute_capability: str = ""
-    mig_mode: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class NodeInventory:
-    """A node as the agent sees it."""
-
-    name: str
-    cpu_millis: int
-    memory_mib: int
-    labels: dict[str, str] = field(default_factory=dict)
-    enforcement: str = "none"
-    gpus: tuple[GpuInventory, ...] = ()
 
 
 def get(session: Session, name: str) -> NodeRow | None:

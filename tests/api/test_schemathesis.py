@@ -11,9 +11,9 @@ import schemathesis
 from hypothesis import HealthCheck, reject, settings
 
 from api.app import create_app
+from scheduler.inventory import GpuInventory, NodeInventory
 from scheduler.service.settings import Settings
 from scheduler.store import nodes, tokens
-from scheduler.store.nodes import GpuInventory, NodeInventory
 from scheduler.store.tables import QueueRow
 
 _home = Path(tempfile.mkdtemp(prefix="gpusched-schemathesis-"))

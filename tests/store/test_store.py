@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from scheduler.inventory import GpuInventory, NodeInventory
 from scheduler.store import allocations, events, jobs, nodes, tokens
 from scheduler.store.allocations import Share
 from scheduler.store.db import session_factory
-from scheduler.store.nodes import GpuInventory, NodeInventory
 from scheduler.store.tables import GpuRow, JobRow, QueueRow, TokenRow
 
 
