@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, PrincipalCache, forbidden
+from api.batching import SubmitBatcher
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 
@@ -91,3 +92,11 @@ async def get_wakeup(request: Request) -> Wakeup:
 
 
 WakeupDep = Annotated[Wakeup, Depends(get_wakeup)]
+
+
+async def get_submissions(request: Request) -> SubmitBatcher:
+    submissions: SubmitBatcher = request.app.state.submissions
+    return submissions
+
+
+SubmissionsDep = Annotated[SubmitBatcher, Depends(get_submissions)]

@@ -28,6 +28,36 @@ from scheduler.store import tokens
 from scheduler.store.db import session_factory
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (gone ones count as 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving this database."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return [
+                int(pid)
+                for (pid,) in conn.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,9 +196,16 @@ def main() -> None:
             ).raise_for_status()
             drive = _drive_httpx if args.httpx else _drive
             asyncio.run(drive(urls, token, seconds=2, concurrency=args.concurrency))  # warm-up
+            servers = [p.pid for p in processes]
+            backends = _backends(url)
+            cpu_before = (_cpu_seconds(servers), _cpu_seconds(backends), time.process_time())
+            load_before = os.getloadavg()[0]
             latencies = asyncio.run(
                 drive(urls, token, seconds=args.seconds, concurrency=args.concurrency)
             )
+            backends = sorted(set(backends) | set(_backends(url)))  # new ones started at 0
+            cpu_after = (_cpu_seconds(servers), _cpu_seconds(backends), time.process_time())
+            load_after = os.getloadavg()[0]
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
@@ -184,6 +221,15 @@ def main() -> None:
         f"{'httpx' if args.httpx else 'raw HTTP/1.1'} client)"
     )
     print(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    server, database, client = (
+        (after - before) * 1000 / max(1, len(latencies))
+        for before, after in zip(cpu_before, cpu_after, strict=True)
+    )
+    print(
+        f"CPU per submit: server {server:.2f} ms, PostgreSQL {database:.2f} ms "
+        f"({len(backends)} backends), client {client:.2f} ms; "
+        f"load average {load_before:.2f} -> {load_after:.2f}"
+    )
 
 
 if __name__ == "__main__":
