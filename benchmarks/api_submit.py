@@ -5,7 +5,9 @@
 Starts `gpusched scheduler` (API + loop) on a scratch PostgreSQL database and drives it from a
 load generator on loopback (keep-alive HTTP/1.1 over asyncio streams; `--httpx` for httpx).
 `--replicas 2` runs two scheduler processes on the same database (one leads the loop; both
-serve the API) behind a round-robin client.
+serve the API) behind a round-robin client. `--api-replicas N` loads N API-only processes
+(`gpusched scheduler --no-loop`) while one more process runs the loop unloaded; add
+`--redis redis://127.0.0.1:6379` so that submits wake that loop at once.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(url: str, port: int) -> subprocess.Popen[bytes]:
+def _start(url: str, port: int, *, loop: bool = True, redis: str = "") -> subprocess.Popen[bytes]:
+    options = ([] if loop else ["--no-loop"]) + (["--redis", redis] if redis else [])
     return subprocess.Popen(
         [
             sys.executable,
@@ -77,6 +80,7 @@ def _start(url: str, port: int) -> subprocess.Popen[bytes]:
             str(port),
             "--host",
             "127.0.0.1",
+            *options,
         ],
         env={**os.environ, "GPUSCHED_HOME": "/tmp/gpusched-bench"},
         stdout=subprocess.DEVNULL,
@@ -169,6 +173,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument(
+        "--api-replicas",
+        type=int,
+        default=0,
+        help="load N API-only processes (--no-loop) instead; one more process runs the loop",
+    )
+    parser.add_argument("--redis", default="", help="Redis URL for wake-ups across processes")
+    parser.add_argument(
         "--httpx", action="store_true", help="load with httpx (the old, CPU-bound client)"
     )
     args = parser.parse_args()
@@ -177,11 +188,19 @@ def main() -> None:
         with session_factory(engine)() as session:
             token, _ = tokens.create(session, "admin", now=time.time(), name="bench")
             session.commit()
-        ports = [_port() for _ in range(args.replicas)]
-        processes = [_start(url, port) for port in ports]
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        if args.api_replicas:
+            ports = [_port() for _ in range(args.api_replicas + 1)]
+            processes = [_start(url, ports[0], redis=args.redis)] + [
+                _start(url, port, loop=False, redis=args.redis) for port in ports[1:]
+            ]
+            loaded = ports[1:]
+        else:
+            ports = [_port() for _ in range(args.replicas)]
+            processes = [_start(url, port, redis=args.redis) for port in ports]
+            loaded = ports
+        urls = [f"http://127.0.0.1:{port}" for port in loaded]
         try:
-            for base in urls:
+            for base in [f"http://127.0.0.1:{port}" for port in ports]:
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
                     try:
@@ -212,12 +231,17 @@ def main() -> None:
                 process.wait(timeout=30)
             engine.dispose()
     latencies.sort()
+    topology = (
+        f"{args.api_replicas} API-only process(es) + 1 loop process"
+        if args.api_replicas
+        else f"{args.replicas} scheduler process(es)"
+    ) + (", Redis wake-ups" if args.redis else "")
     rate = len(latencies) / args.seconds
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(
         f"submissions: {len(latencies)} in {args.seconds:g} s = {rate:.0f}/s "
-        f"(concurrency {args.concurrency}, {args.replicas} scheduler process(es), PostgreSQL, "
+        f"(concurrency {args.concurrency}, {topology}, PostgreSQL, "
         f"{'httpx' if args.httpx else 'raw HTTP/1.1'} client)"
     )
     print(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
