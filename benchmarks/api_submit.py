@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -30,34 +31,65 @@ from scheduler.store import tokens
 from scheduler.store.db import session_factory
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes so far (gone ones count as 0)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def _backends(url: str) -> list[int]:
-    """The PostgreSQL server processes serving this database."""
-    engine = engine_for(url)
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far; None once it is gone."""
     try:
-        with engine.connect() as conn:
-            return [
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _DatabaseCpu:
+    """CPU seconds spent by the PostgreSQL processes serving one database, polled in a thread.
+
+    Backends come and go (the pool closes overflow connections), so each is read every 0.2 s
+    and counted from its first reading (0 if it started during the run) to its last.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = engine_for(url)
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> _DatabaseCpu:
+        self._read(started=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._read(started=False)
+        self.engine.dispose()
+
+    @property
+    def seconds(self) -> float:
+        return sum(last - self.first.get(pid, 0.0) for pid, last in self.last.items())
+
+    def _poll(self) -> None:
+        while not self.stop.wait(0.2):
+            self._read(started=False)
+
+    def _read(self, *, started: bool) -> None:
+        with self.engine.connect() as conn:
+            pids = [
                 int(pid)
                 for (pid,) in conn.exec_driver_sql(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid()"
                 )
             ]
-    finally:
-        engine.dispose()
+        for pid in pids:
+            cpu = _cpu_seconds(pid)
+            if cpu is None:
+                continue
+            if started:
+                self.first[pid] = cpu
+            self.last[pid] = cpu
 
 
 def _port() -> int:
@@ -194,10 +226,12 @@ def main() -> None:
                 _start(url, port, loop=False, redis=args.redis) for port in ports[1:]
             ]
             loaded = ports[1:]
+            names = ["loop process"] + ["API-only process"] * args.api_replicas
         else:
             ports = [_port() for _ in range(args.replicas)]
             processes = [_start(url, port, redis=args.redis) for port in ports]
             loaded = ports
+            names = ["scheduler process"] * args.replicas
         urls = [f"http://127.0.0.1:{port}" for port in loaded]
         try:
             for base in [f"http://127.0.0.1:{port}" for port in ports]:
@@ -216,14 +250,18 @@ def main() -> None:
             drive = _drive_httpx if args.httpx else _drive
             asyncio.run(drive(urls, token, seconds=2, concurrency=args.concurrency))  # warm-up
             servers = [p.pid for p in processes]
-            backends = _backends(url)
-            cpu_before = (_cpu_seconds(servers), _cpu_seconds(backends), time.process_time())
+            server_cpu = [_cpu_seconds(pid) or 0.0 for pid in servers]
+            client_cpu = time.process_time()
             load_before = os.getloadavg()[0]
-            latencies = asyncio.run(
-                drive(urls, token, seconds=args.seconds, concurrency=args.concurrency)
-            )
-            backends = sorted(set(backends) | set(_backends(url)))  # new ones started at 0
-            cpu_after = (_cpu_seconds(servers), _cpu_seconds(backends), time.process_time())
+            with _DatabaseCpu(url) as database_cpu:
+                latencies = asyncio.run(
+                    drive(urls, token, seconds=args.seconds, concurrency=args.concurrency)
+                )
+            client_cpu = time.process_time() - client_cpu
+            server_cpu = [
+                (_cpu_seconds(pid) or 0.0) - before
+                for pid, before in zip(servers, server_cpu, strict=True)
+            ]
             load_after = os.getloadavg()[0]
         finally:
             for process in processes:
@@ -245,13 +283,15 @@ def main() -> None:
         f"{'httpx' if args.httpx else 'raw HTTP/1.1'} client)"
     )
     print(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    server, database, client = (
-        (after - before) * 1000 / max(1, len(latencies))
-        for before, after in zip(cpu_before, cpu_after, strict=True)
-    )
+    per_submit = 1000 / max(1, len(latencies))
     print(
-        f"CPU per submit: server {server:.2f} ms, PostgreSQL {database:.2f} ms "
-        f"({len(backends)} backends), client {client:.2f} ms; "
+        "CPU per submit: "
+        + ", ".join(
+            f"{name} {seconds * per_submit:.2f} ms"
+            for name, seconds in zip(names, server_cpu, strict=True)
+        )
+        + f", PostgreSQL {database_cpu.seconds * per_submit:.2f} ms, "
+        f"client {client_cpu * per_submit:.2f} ms; "
         f"load average {load_before:.2f} -> {load_after:.2f}"
     )
 
