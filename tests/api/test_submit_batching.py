@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import HTTPException
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api import batching, submission
 from api.auth import Principal
@@ -203,3 +203,36 @@ def test_a_queue_that_became_a_parent_is_checked_again(api: Api, db_url: str) ->
         )
         assert [_status(o) for o in outcomes] == [422, 201]
     assert len(_stored(api.engine)[0]) == 2
+
+
+def test_the_writer_replaces_a_connection_the_server_closed(api: Api, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the writer keeps its own connection on PostgreSQL only")
+    api.queue("vision")
+    batcher = SubmitBatcher(session_factory(api.engine), Wakeup())
+
+    async def submit(item: Prepared) -> Any:
+        try:
+            return await batcher.submit(item)
+        except Exception as error:
+            return error
+
+    try:
+        first = asyncio.run(submit(_item()))
+        assert isinstance(first, Submitted)
+        with api.engine.connect() as admin:  # e.g. a PostgreSQL restart
+            admin.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        # The group in flight when it breaks is answered 503 (nothing is known to be stored) ...
+        broken = asyncio.run(submit(_item()))
+        if isinstance(broken, Exception):
+            assert isinstance(broken, OperationalError)
+        # ... and the next is written on a new connection.
+        after = asyncio.run(submit(_item()))
+        assert isinstance(after, Submitted) and after.created
+    finally:
+        batcher.close()
+    ids, submitted = _stored(api.engine)
+    assert first.job.id in ids and after.job.id in ids and set(submitted) == set(ids)
