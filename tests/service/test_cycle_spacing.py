@@ -61,5 +61,5 @@ def test_a_loop_woken_without_pause_keeps_its_share(tmp_path: Path) -> None:
     asyncio.run(storm())
     engine.dispose()
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert len(starts) in (3, 4), starts  # back to back it would be about 12 cycles
+    assert 2 <= len(starts) <= 4, starts  # back to back it would be about 12 cycles
     assert min(gaps) >= 0.39
