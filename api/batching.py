@@ -1,9 +1,10 @@
 """Group commit for submits: concurrent requests share one transaction.
 
 Requests that arrive while a group is being written wait for the next one; a group is written by
-one thread in one transaction (queue check, one multi-row INSERT of jobs, one of events, commit),
-so its cost is shared by every request in it. Each request still gets its own answer, and a 201
-only once the transaction that holds its job has committed.
+one thread, so its cost is shared by every request in it: on PostgreSQL one statement (jobs and
+their events) on the writer's own autocommit connection, elsewhere one transaction (queue check,
+one multi-row INSERT of jobs, one of events, commit). Each request still gets its own answer,
+and a 201 only once the statement or transaction that holds its job has committed.
 
 One request never fails another: bad input is refused before the group is written (pydantic,
 scope, queue and size checks); duplicated Idempotency-Keys are resolved inside the group; and if
@@ -103,8 +104,7 @@ class SubmitBatcher:
                             "the server is shutting down; retry with the same Idempotency-Key",
                         )
                     )
-            if batch:
-                self._waiting = []
+            self._waiting = []
 
     def _write(self, items: list[Prepared]) -> list[Outcome]:
         connection = self._writer_connection()
