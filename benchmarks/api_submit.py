@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import httpx
 
@@ -153,7 +155,9 @@ class _Connection:
         self.writer.close()
 
 
-async def _drive(urls: list[str], token: str, *, seconds: float, concurrency: int) -> list[float]:
+async def _drive(
+    urls: list[str], token: str, *, seconds: float, concurrency: int, keys: bool = False
+) -> list[float]:
     latencies: list[float] = []
     headers = {"Authorization": f"Bearer {token}"}
     body = json.dumps({"queue": "bench", "gpus": 0.5, "command": ["python", "train.py"]}).encode()
@@ -163,7 +167,8 @@ async def _drive(urls: list[str], token: str, *, seconds: float, concurrency: in
     async def worker(connection: _Connection) -> None:
         while time.perf_counter() < stop:
             started = time.perf_counter()
-            code, reply = await connection.post("/v1/jobs", body, headers)
+            sent = {**headers, "Idempotency-Key": uuid.uuid4().hex} if keys else headers
+            code, reply = await connection.post("/v1/jobs", body, sent)
             if code != 201:
                 raise RuntimeError(f"submit failed: {code} {reply.decode(errors='replace')}")
             latencies.append(time.perf_counter() - started)
@@ -175,7 +180,7 @@ async def _drive(urls: list[str], token: str, *, seconds: float, concurrency: in
 
 
 async def _drive_httpx(
-    urls: list[str], token: str, *, seconds: float, concurrency: int
+    urls: list[str], token: str, *, seconds: float, concurrency: int, keys: bool = False
 ) -> list[float]:
     latencies: list[float] = []
     headers = {"Authorization": f"Bearer {token}"}
@@ -188,7 +193,8 @@ async def _drive_httpx(
         client = clients[n % len(clients)]
         while time.perf_counter() < stop:
             started = time.perf_counter()
-            reply = await client.post("/v1/jobs", json=body, headers=headers)
+            sent = {**headers, "Idempotency-Key": uuid.uuid4().hex} if keys else headers
+            reply = await client.post("/v1/jobs", json=body, headers=sent)
             if reply.status_code != 201:
                 raise RuntimeError(f"submit failed: {reply.status_code} {reply.text}")
             latencies.append(time.perf_counter() - started)
@@ -211,6 +217,9 @@ def main() -> None:
         help="load N API-only processes (--no-loop) instead; one more process runs the loop",
     )
     parser.add_argument("--redis", default="", help="Redis URL for wake-ups across processes")
+    parser.add_argument(
+        "--keys", action="store_true", help="send a fresh Idempotency-Key with each submit (as the CLI does)"
+    )
     parser.add_argument(
         "--httpx", action="store_true", help="load with httpx (the old, CPU-bound client)"
     )
@@ -247,7 +256,7 @@ def main() -> None:
                 json={"name": "bench", "deserved_gpus": 8},
                 headers={"Authorization": f"Bearer {token}"},
             ).raise_for_status()
-            drive = _drive_httpx if args.httpx else _drive
+            drive = functools.partial(_drive_httpx if args.httpx else _drive, keys=args.keys)
             asyncio.run(drive(urls, token, seconds=2, concurrency=args.concurrency))  # warm-up
             servers = [p.pid for p in processes]
             server_cpu = [_cpu_seconds(pid) or 0.0 for pid in servers]
@@ -273,7 +282,7 @@ def main() -> None:
         f"{args.api_replicas} API-only process(es) + 1 loop process"
         if args.api_replicas
         else f"{args.replicas} scheduler process(es)"
-    ) + (", Redis wake-ups" if args.redis else "")
+    ) + (", Redis wake-ups" if args.redis else "") + (", Idempotency-Keys" if args.keys else "")
     rate = len(latencies) / args.seconds
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
