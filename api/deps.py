@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api import batching
 from api.auth import Principal, PrincipalCache, forbidden
-from api.batching import SubmitBatcher
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 
@@ -80,6 +80,14 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+async def get_submissions(request: Request) -> batching.SubmitBatcher:
+    submissions: batching.SubmitBatcher = request.app.state.submissions
+    return submissions
+
+
+SubmissionsDep = Annotated[batching.SubmitBatcher, Depends(get_submissions)]
+
+
 def forget_principals(request: Request) -> None:
     """Drop cached principals: call after revoking tokens so the revocation holds at once."""
     cache: PrincipalCache = request.app.state.principals
@@ -92,11 +100,3 @@ async def get_wakeup(request: Request) -> Wakeup:
 
 
 WakeupDep = Annotated[Wakeup, Depends(get_wakeup)]
-
-
-async def get_submissions(request: Request) -> SubmitBatcher:
-    submissions: SubmitBatcher = request.app.state.submissions
-    return submissions
-
-
-SubmissionsDep = Annotated[SubmitBatcher, Depends(get_submissions)]

@@ -31,8 +31,6 @@ def register(app: typer.Typer) -> None:
     def scheduler(
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
         host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
-        db: Annotated[str, typer.Option(help="Database URL, e.g. postgresql://...")] = "",
-        redis: Annotated[str, typer.Option(help="Redis URL for wake-ups (optional).")] = "",
         loop: Annotated[
             bool,
             typer.Option(
@@ -40,6 +38,8 @@ def register(app: typer.Typer) -> None:
                 "that leaves the CPU to requests (give --redis so submits wake the loop at once)."
             ),
         ] = True,
+        db: Annotated[str, typer.Option(help="Database URL, e.g. postgresql://...")] = "",
+        redis: Annotated[str, typer.Option(help="Redis URL for wake-ups (optional).")] = "",
     ) -> None:
         """Run the API and the scheduler loop (production; several replicas elect one leader)."""
         settings = _settings(db=db, redis=redis)
