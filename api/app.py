@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.auth import PrincipalCache
+from api.batching import SubmitBatcher
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
 from scheduler.metrics import ServiceMetrics
@@ -48,6 +49,7 @@ def create_app(
     scheduler_loop = loop or SchedulerLoop(
         sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics, redis=redis
     )
+    submissions = SubmitBatcher(sessions, wakeup)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +61,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            submissions.close()
 
     app = FastAPI(
         title="gpusched",
@@ -74,6 +77,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.loop = scheduler_loop
     app.state.principals = PrincipalCache()
+    app.state.submissions = submissions
     for module in (queues, jobs, nodes, agents, tokens, health):
         app.include_router(module.router)
     app.add_middleware(

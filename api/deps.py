@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api import batching
 from api.auth import Principal, PrincipalCache, forbidden
 from scheduler.service.redis_link import RedisLink
 from scheduler.service.settings import Settings
@@ -78,6 +79,14 @@ async def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_submissions(request: Request) -> batching.SubmitBatcher:
+    submissions: batching.SubmitBatcher = request.app.state.submissions
+    return submissions
+
+
+SubmissionsDep = Annotated[batching.SubmitBatcher, Depends(get_submissions)]
 
 
 def forget_principals(request: Request) -> None:

@@ -1,4 +1,9 @@
-"""Submit checks: the queue exists and is a leaf, the request fits the largest node, idempotency."""
+"""Submit checks: the queue exists and is a leaf, the request fits the largest node, idempotency.
+
+`prepare` turns a validated body into the row to store (no I/O); `check` refuses what the store
+would hold but no node could run; `submit` stores one job in its own transaction. The API
+normally stores submits in groups (api/batching.py) and uses `submit` when a group fails.
+"""
 
 from __future__ import annotations
 
@@ -6,88 +11,143 @@ import hashlib
 import json
 import time
 import weakref
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import HTTPException, status
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, forbidden
-from api.schemas.jobs import JobCreate
-from scheduler.core.model import gpus_to_milli
-from scheduler.store import jobs, nodes, queues
+from api.auth import Principal
+from api.schemas.jobs import JobCreate, JobPublic
+from api.views import job_public
+from scheduler.core.model import gpus_to_milli, milli_to_gpus
+from scheduler.store import allocations, jobs, nodes, queues
 from scheduler.store.tables import JobRow
 
 _422 = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def submit(
-    session: Session, body: JobCreate, *, principal: Principal, idempotency_key: str | None
-) -> tuple[JobRow, bool]:
-    """Store a pending job and commit; returns (job, created). A replayed key gives the first."""
-    if not principal.may_use_queue(body.queue):
-        raise forbidden(f"submit to queue {body.queue!r}")
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A submit that passed validation and the scope check, with the row it would store."""
+
+    body: JobCreate
+    principal: Principal
+    idempotency_key: str | None
+    request_hash: str
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The answer to one submit: the job, and whether this request created it."""
+
+    job: JobPublic
+    created: bool
+
+
+def prepare(body: JobCreate, *, principal: Principal, idempotency_key: str | None) -> Prepared:
+    """The row of a new pending job for `body` (id and times fixed now)."""
     request_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
-    if idempotency_key is not None:
-        earlier = jobs.by_idempotency_key(session, principal.token_id, idempotency_key)
-        if earlier is not None:
-            return _replay(earlier, request_hash), False
-    _check_queue(session, body.queue)
-    _check_fits(session, body)
     now = time.time()
-    job = JobRow(
-        id=jobs.new_id(),
-        queue=body.queue,
-        name=body.name,
-        user=principal.name,
+    row: dict[str, Any] = {
+        "id": jobs.new_id(),
+        "queue": body.queue,
+        "name": body.name,
+        "user": principal.name,
+        "status": "pending",
+        "gpu_milli": gpus_to_milli(body.gpus) if body.gpus is not None else 0,
+        "gpu_memory_mib": body.gpu_memory_mib or 0,
+        "cpu_millis": body.cpu_millis,
+        "memory_mib": body.memory_mib,
+        "replicas": body.replicas,
+        "priority": body.priority,
+        "preemptible": body.preemptible,
+        "requeue": body.requeue,
+        "command": list(body.command),
+        "env": dict(body.env),
+        "message": "",
+        "token_id": principal.token_id,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return Prepared(body, principal, idempotency_key, request_hash, row)
+
+
+def new_job_public(row: dict[str, Any]) -> JobPublic:
+    """The public view of a job just stored from `row` (pending, holding nothing)."""
+    return JobPublic(
+        id=row["id"],
+        queue=row["queue"],
+        name=row["name"],
+        user=row["user"],
         status="pending",
-        gpu_milli=gpus_to_milli(body.gpus) if body.gpus is not None else 0,
-        gpu_memory_mib=body.gpu_memory_mib or 0,
-        cpu_millis=body.cpu_millis,
-        memory_mib=body.memory_mib,
-        replicas=body.replicas,
-        priority=body.priority,
-        preemptible=body.preemptible,
-        requeue=body.requeue,
-        command=list(body.command),
-        env=dict(body.env),
-        reason=None,
+        gpus=milli_to_gpus(row["gpu_milli"]),
+        gpu_memory_mib=row["gpu_memory_mib"] or None,
+        cpu_millis=row["cpu_millis"],
+        memory_mib=row["memory_mib"],
+        replicas=row["replicas"],
+        priority=row["priority"],
+        preemptible=row["preemptible"],
+        requeue=row["requeue"],
+        command=row["command"],
+        env=row["env"],
+        created_at=row["created_at"],
+        started_at=None,
+        finished_at=None,
+        exit_code=None,
         message="",
-        token_id=principal.token_id,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
         attempts=0,
-        created_at=now,
-        updated_at=now,
+        reason=None,
+        allocations=[],
     )
-    try:
-        jobs.add(session, job)
-        session.commit()
-    except IntegrityError:
-        # A concurrent retry with the same key won the insert: answer with its job.
-        session.rollback()
-        if idempotency_key is None:
-            raise
-        earlier = jobs.by_idempotency_key(session, principal.token_id, idempotency_key)
-        if earlier is None:
-            raise
-        return _replay(earlier, request_hash), False
-    return job, True
 
 
-def _replay(earlier: JobRow, request_hash: str) -> JobRow:
+def replay(session: Session, earlier: JobRow, request_hash: str) -> Submitted:
+    """The answer to a retried key: the earlier job, or 409 when the request differs."""
     if earlier.request_hash != request_hash:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"Idempotency-Key was already used for job {earlier.id} with a different request",
         )
-    return earlier
+    held = allocations.of_jobs(session, [earlier.id]).get(earlier.id, [])
+    return Submitted(job_public(earlier, held), created=False)
 
 
-def _check_queue(session: Session, name: str) -> None:
-    leaf = queues.leaf_status(session, name)
+def submit(session: Session, prepared: Prepared) -> Submitted:
+    """Store one pending job and commit (its own transaction). A replayed key gives the first."""
+    key = prepared.idempotency_key
+    token_id = prepared.principal.token_id
+    if key is not None:
+        earlier = jobs.by_idempotency_key(session, token_id, key)
+        if earlier is not None:
+            return replay(session, earlier, prepared.request_hash)
+    check(session, prepared.body, queues.leaf_status(session, prepared.body.queue))
+    try:
+        inserted = jobs.add_many(session, [prepared.row])
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise
+    if inserted:
+        return Submitted(new_job_public(prepared.row), created=True)
+    # A concurrent request with the same key stored its job between our look-up and insert.
+    earlier = jobs.by_idempotency_key(session, token_id, key) if key is not None else None
+    if earlier is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the request conflicts with stored data")
+    return replay(session, earlier, prepared.request_hash)
+
+
+def check(session: Session, body: JobCreate, leaf: bool | None) -> None:
+    """422 unless the queue exists and is a leaf (`leaf`: None when missing) and a node fits."""
+    name = body.queue
     if leaf is None:
         raise HTTPException(
             _422, f"queue {name!r} does not exist (list queues with GET /v1/queues)"
@@ -96,6 +156,7 @@ def _check_queue(session: Session, name: str) -> None:
         raise HTTPException(
             _422, f"queue {name!r} has child queues; submit to one of its leaf queues"
         )
+    _check_fits(body, _largest(session))
 
 
 _LARGEST_TTL_SECONDS = 2.0
@@ -116,9 +177,8 @@ def _largest(session: Session) -> nodes.Largest:
     return largest
 
 
-def _check_fits(session: Session, body: JobCreate) -> None:
+def _check_fits(body: JobCreate, largest: nodes.Largest) -> None:
     """422 when no node could ever hold one replica (compared with the largest node stored)."""
-    largest = _largest(session)
     if largest.nodes == 0:
         return  # no node has joined yet: the job waits for one
     problems = []

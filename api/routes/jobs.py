@@ -10,9 +10,9 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, forbidden
-from api.deps import PersonDep, SessionDep, SettingsDep, WakeupDep
+from api.deps import PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
 from api.schemas.jobs import ExplainPublic, JobCreate, JobPublic, JobStatusName
-from api.submission import submit
+from api.submission import prepare
 from api.views import allocation_public, job_public
 from scheduler.core.model import milli_to_gpus
 from scheduler.store import allocations, jobs, queues
@@ -22,21 +22,23 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
-def submit_job(
+async def submit_job(
     body: JobCreate,
-    session: SessionDep,
     principal: PersonDep,
-    wakeup: WakeupDep,
-    response: Response,
+    submissions: SubmissionsDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> JobPublic:
+) -> Response:
     """Queue a job (pending). A retry with the same Idempotency-Key returns the same job."""
-    job, created = submit(session, body, principal=principal, idempotency_key=idempotency_key)
-    if created:
-        wakeup.notify()
-        return job_public(job)  # a new job holds nothing yet
-    response.headers["Idempotent-Replayed"] = "true"
-    return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
+    if not principal.may_use_queue(body.queue):
+        raise forbidden(f"submit to queue {body.queue!r}")
+    prepared = prepare(body, principal=principal, idempotency_key=idempotency_key)
+    submitted = await submissions.submit(prepared)  # written with concurrent submits, committed
+    return Response(
+        submitted.job.model_dump_json(),
+        status_code=status.HTTP_201_CREATED,
+        media_type="application/json",
+        headers=None if submitted.created else {"Idempotent-Replayed": "true"},
+    )
 
 
 @router.get("", response_model=list[JobPublic])

@@ -33,12 +33,19 @@ def register(app: typer.Typer) -> None:
     def scheduler(
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
         host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+        loop: Annotated[
+            bool,
+            typer.Option(
+                help="Run the scheduling loop here too. --no-loop serves the API only: a replica "
+                "that leaves the CPU to requests (give --redis so submits wake the loop at once)."
+            ),
+        ] = True,
         db: Annotated[str, typer.Option(help="Database URL, e.g. postgresql://...")] = "",
         redis: Annotated[str, typer.Option(help=REDIS_HELP)] = "",
     ) -> None:
         """Run the API and the scheduler loop (production; several replicas elect one leader)."""
         settings = _settings(db=db, redis=redis)
-        _serve(settings, host=host, port=port, simulate_gpus="", local_agent=False)
+        _serve(settings, host=host, port=port, simulate_gpus="", local_agent=False, run_loop=loop)
 
 
 def _settings(*, db: str, redis: str) -> Settings:
@@ -51,7 +58,13 @@ def _settings(*, db: str, redis: str) -> Settings:
 
 
 def _serve(
-    settings: Settings, *, host: str, port: int, simulate_gpus: str, local_agent: bool
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    simulate_gpus: str,
+    local_agent: bool,
+    run_loop: bool = True,
 ) -> None:
     import uvicorn
 
@@ -59,7 +72,7 @@ def _serve(
     from api.bootstrap import ensure_admin_token
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, run_loop=True)
+    app = create_app(settings, run_loop=run_loop)
     token_path = Path(settings.home) / "admin-token"
     token = ensure_admin_token(app.state.sessions, token_path)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"

@@ -42,6 +42,16 @@ class CycleReport:
     seconds: float = 0.0
 
 
+def cycle_spacing(settings: Settings, busy_seconds: float) -> float:
+    """Least time from one cycle's start to the next's, after a cycle of `busy_seconds`.
+
+    At least `min_cycle_interval_seconds`, and long enough that cycles fill no more than
+    `max_cycle_share` of the time: a cycle over many pending jobs during a storm of submits
+    then leaves the CPU (and, in-process, the GIL) to the API instead of running back to back.
+    """
+    return max(settings.min_cycle_interval_seconds, busy_seconds / settings.max_cycle_share)
+
+
 class SchedulerLoop:
     """Runs cycles while this process holds the leader lease; safe to run in several replicas."""
 
@@ -137,12 +147,13 @@ class SchedulerLoop:
                     log.warning("%s; decisions of this cycle were dropped", error)
                 except Exception:
                     log.exception("scheduling cycle failed; retrying on the next wake-up")
+                spacing = cycle_spacing(self.settings, time.monotonic() - last)
                 try:
                     await asyncio.wait_for(event.wait(), timeout=self.settings.cycle_period_seconds)
-                    gap = self.settings.min_cycle_interval_seconds - (time.monotonic() - last)
+                    gap = spacing - (time.monotonic() - last)
                     await asyncio.sleep(max(self.settings.wake_debounce_seconds, gap))
                 except TimeoutError:
-                    pass
+                    await asyncio.sleep(max(0.0, spacing - (time.monotonic() - last)))
                 event.clear()
                 self.wakeup.pending.clear()
         finally:

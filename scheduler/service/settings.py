@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     wake_debounce_seconds: float = 0.05
     min_cycle_interval_seconds: float = 0.5
     """Wake-ups closer together than this are batched into one cycle (submits come in bursts)."""
+    max_cycle_share: float = Field(default=0.25, gt=0, le=1)
+    """Cycles fill at most this share of the loop's time: after a cycle of T seconds the next
+    starts no sooner than T / max_cycle_share after it began (1 = back to back)."""
     node_timeout_seconds: float = 30.0
     """A node whose last heartbeat is older than this goes not-ready; its jobs are lost."""
     leader_lease_seconds: float = 15.0

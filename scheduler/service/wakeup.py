@@ -25,6 +25,8 @@ class Wakeup:
         self.channel = channel
         self._redis: Any = None
         self._lock = threading.Lock()
+        self._publish_wanted = threading.Event()
+        self._publisher: threading.Thread | None = None
         self.pending = threading.Event()
         """Set by notify(); lets synchronous callers (tests, benchmarks) see a wake happened."""
 
@@ -35,9 +37,26 @@ class Wakeup:
         return self._event
 
     def notify(self) -> None:
-        """Wake the loop here, and every scheduler listening on Redis (best effort)."""
+        """Wake the loop here, and every scheduler listening on Redis (best effort).
+
+        The Redis message is sent by a background thread, so the caller (a request that has
+        just committed) does not wait for Redis; notifies that arrive while one is being sent
+        are folded into one more message after it.
+        """
         self.local()
         if self._redis_url:
+            self._publish_wanted.set()
+            with self._lock:
+                if self._publisher is None:
+                    self._publisher = threading.Thread(
+                        target=self._publish_forever, name="wakeup-publisher", daemon=True
+                    )
+                    self._publisher.start()
+
+    def _publish_forever(self) -> None:
+        while True:
+            self._publish_wanted.wait()
+            self._publish_wanted.clear()
             self._publish()
 
     def local(self) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from scheduler.store.tables import AllocationRow, JobRow, QueueRow
 
@@ -29,6 +30,16 @@ def leaf_status(session: Session, name: str) -> bool | None:
     """None when the queue does not exist, else whether it is a leaf (has no children)."""
     row = session.execute(_LEAF, {"name": name}).first()
     return None if row is None else row[1] == 0
+
+
+def leaf_statuses(session: Session, names: Sequence[str]) -> dict[str, bool]:
+    """Of `names`, the queues that exist, each mapped to whether it is a leaf (one query)."""
+    if not names:
+        return {}
+    child = aliased(QueueRow)
+    has_children = select(child.name).where(child.parent == QueueRow.name).exists()
+    query = select(QueueRow.name, has_children).where(QueueRow.name.in_(list(names)))
+    return {str(name): not parent for name, parent in session.execute(query)}
 
 
 def get(session: Session, name: str) -> QueueRow | None:
