@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason
 from scheduler.service.snapshot import StoreState
-from scheduler.store import allocations, bulk, events, jobs
-from scheduler.store.allocations import Share
+from scheduler.store import binds as binds_store
+from scheduler.store import bulk, jobs
+from scheduler.store.binds import ReplicaStart
 from scheduler.store.tables import JobRow, QueueRow
 
 _jobs: Table = JobRow.__table__  # type: ignore[assignment]
@@ -50,11 +50,12 @@ def commit_decisions(
     result: CycleResult,
     state: StoreState,
     now: float,
-    reasons_seen: dict[str, str],
+    reasons_seen: dict[str, PendingReason],
 ) -> Applied:
     """Write evictions, binds, pending reasons and fair shares; the caller commits.
 
-    `reasons_seen` (job id → stored reason JSON) spares rewriting reasons that did not change.
+    `reasons_seen` (job id → the reason last stored) spares rewriting reasons that did not change;
+    it is updated in place (and forgets jobs that no longer wait).
     """
     applied = Applied()
     evicts = [d for d in result.decisions if isinstance(d, Evict)]
@@ -78,64 +79,36 @@ def _apply_binds(
 ) -> None:
     if not binds:
         return
-    wanted = [b.job_id for b in binds]
-    still_pending: set[str] = set()
-    size = _chunk_size(session)
-    for chunk in _chunks(wanted, size):
-        still_pending.update(
-            session.scalars(
-                select(JobRow.id)
-                .where(_ids_match(session, _jobs.c.id, chunk), JobRow.status == "pending")
-                .with_for_update()
+    starts = {
+        bind.job_id: [
+            ReplicaStart(
+                p.replica, p.node, tuple((g.gpu_index, g.milli) for g in p.gpus if g.milli > 0)
             )
-        )
-    replicas: list[tuple[str, int, str]] = []
-    shares: list[Share] = []
-    bound_events = []
+            for p in bind.placements
+        ]
+        for bind in binds
+    }
+    started = binds_store.start_pending(session, starts, uuids=state.gpu_uuids, now=now)
+    created_at = state.created_at
     for bind in binds:
-        if bind.job_id not in still_pending:
+        if bind.job_id not in started:
             applied.skipped += 1
             continue
-        for placement in bind.placements:
-            replicas.append((bind.job_id, placement.replica, placement.node))
-            shares.extend(
-                Share(bind.job_id, placement.replica, placement.node, grant.gpu_index, grant.milli)
-                for grant in placement.gpus
-                if grant.milli > 0
-            )
-        nodes = sorted({p.node for p in bind.placements})
-        bound_events.append(
-            {"at": now, "kind": "job.bound", "job_id": bind.job_id, "data": {"nodes": nodes}}
-        )
         applied.bound.append(bind.job_id)
-        applied.waits.append(now - state.created_at.get(bind.job_id, now))
-    allocations.bind(session, replicas=replicas, shares=shares, uuids=state.gpu_uuids)
-    for chunk in _chunks(applied.bound, size):
-        session.execute(
-            update(_jobs)
-            .where(_ids_match(session, _jobs.c.id, chunk))
-            .values(
-                status="running",
-                reason=None,
-                message="",
-                updated_at=now,
-                started_at=None,
-                attempts=_jobs.c.attempts + 1,
-            )
-        )
-    events.record_many(session, bound_events)
+        applied.waits.append(now - created_at.get(bind.job_id, now))
 
 
 def _store_reasons(
-    session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, str]
+    session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, PendingReason]
 ) -> None:
+    # Reasons are plain frozen data: comparing them costs less than serialising every one.
     changed: dict[str, Any] = {}
     for job_id, reason in reasons.items():
-        stored = reason_json(reason)
-        key = json.dumps(stored, sort_keys=True)
-        if seen.get(job_id) != key:
-            seen[job_id] = key
-            changed[job_id] = stored
+        if seen.get(job_id) != reason:
+            seen[job_id] = reason
+            changed[job_id] = reason_json(reason)
+    for gone in seen.keys() - reasons.keys():
+        del seen[gone]
     bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
 
 
@@ -150,27 +123,6 @@ def _store_fair_shares(session: Session, result: CycleResult) -> None:
                 .where(QueueRow.name == name)
                 .values(fair_share_milli=share.gpu_milli)
             )
-
-
-def _chunk_size(session: Session) -> int:
-    """Ids per statement: SQLite caps bound parameters; PostgreSQL takes them as one array."""
-    return 1 << 30 if _is_postgresql(session) else 1000
-
-
-def _ids_match(session: Session, column: ColumnElement[str], ids: list[str]) -> ColumnElement[bool]:
-    """`column IN ids`; on PostgreSQL one text[] parameter instead of a placeholder per id
-    (thousands of placeholders cost more to render and parse than the statement's work)."""
-    if _is_postgresql(session):
-        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(String)))
-    return column.in_(ids)
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 _SCALARS = (str, int, float, bool, type(None))

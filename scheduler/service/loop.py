@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
-from scheduler.core.decisions import CycleResult
+from scheduler.core.decisions import CycleResult, PendingReason
 from scheduler.core.model import Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
@@ -26,6 +28,24 @@ from scheduler.service.wakeup import Wakeup
 from scheduler.store.tables import JobRow
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a cycle runs.
+
+    A cycle builds and drops a few hundred thousand acyclic objects (the snapshot, the session,
+    the decisions); reference counting frees them, but their number alone triggers full
+    collections that walk the whole heap (0.1-0.2 s each on 10,000 jobs). Collection resumes
+    when the cycle's objects are gone.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 Decide = Callable[[Snapshot, CycleConfig, float], CycleResult]
 
 
@@ -64,7 +84,7 @@ class SchedulerLoop:
             usage_half_life_seconds=settings.usage_half_life_seconds,
         )
         self.usage = QueueUsage(settings.usage_half_life_seconds)
-        self._reasons: dict[str, str] = {}
+        self._reasons: dict[str, PendingReason] = {}
         self.first_decision_at: float | None = None
 
     def run_once(self, now: float | None = None) -> CycleReport:
@@ -84,6 +104,23 @@ class SchedulerLoop:
             )
             session.commit()
         self.metrics.jobs_lost.inc(lost)
+        with _gc_paused():
+            bound, evicted, pending = self._snapshot_decide_commit(now, ttl, started)
+        if self.first_decision_at is None:
+            self.first_decision_at = time.time()
+        return CycleReport(
+            leader=True,
+            bound=bound,
+            evicted=evicted,
+            pending=pending,
+            lost_jobs=lost,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _snapshot_decide_commit(
+        self, now: float, ttl: float, started: float
+    ) -> tuple[int, int, int]:
+        """Snapshot → decide → one committed transaction; (bound, evicted, pending) counts."""
         with self.sessions() as session:
             state = snapshot.load(session)
             session.rollback()  # release the read transaction before the (long) decision
@@ -99,18 +136,8 @@ class SchedulerLoop:
                 self._reasons.clear()  # nothing of this cycle was stored
                 raise
             self._refresh_job_gauges(session)
-        if self.first_decision_at is None:
-            self.first_decision_at = time.time()
-        seconds = time.perf_counter() - started
-        self._observe(state, result, applied, seconds)
-        return CycleReport(
-            leader=True,
-            bound=len(applied.bound),
-            evicted=len(applied.evicted),
-            pending=len(result.reasons),
-            lost_jobs=lost,
-            seconds=seconds,
-        )
+        self._observe(state, result, applied, time.perf_counter() - started)
+        return len(applied.bound), len(applied.evicted), len(result.reasons)
 
     def _decide(self, snapshot_: Snapshot, now: float) -> CycleResult:
         return self.decide(snapshot_, self.config, now)

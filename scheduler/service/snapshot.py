@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from scheduler.core.model import (
@@ -38,9 +38,11 @@ class StoreState:
 
 def load(session: Session) -> StoreState:
     """Nodes with GPUs, queues, and every pending and running job with its placements."""
+    # Core rows, not ORM ones: the ORM's per-row bookkeeping costs more than the query itself.
+    connection = session.connection()
     gpus_by_node: dict[str, list[GPU]] = defaultdict(list)
     uuids: dict[tuple[str, int], str] = {}
-    for node, index, model, memory, uuid, healthy, present in session.execute(
+    for node, index, model, memory, uuid, healthy, present in connection.execute(
         select(
             GpuRow.node,
             GpuRow.index,
@@ -71,7 +73,7 @@ def load(session: Session) -> StoreState:
             cordoned=bool(cordoned),
             labels=dict(labels or {}),
         )
-        for name, cpu, memory, ready, cordoned, labels in session.execute(
+        for name, cpu, memory, ready, cordoned, labels in connection.execute(
             select(
                 NodeRow.name,
                 NodeRow.cpu_millis,
@@ -91,7 +93,7 @@ def load(session: Session) -> StoreState:
             over_quota_weight=weight,
             priority=priority,
         )
-        for name, parent, deserved, limit, weight, priority in session.execute(
+        for name, parent, deserved, limit, weight, priority in connection.execute(
             select(
                 QueueRow.name,
                 QueueRow.parent,
@@ -102,11 +104,11 @@ def load(session: Session) -> StoreState:
             ).order_by(QueueRow.name)
         )
     )
-    placements = _placements(session)
+    placements = _placements(connection)
     jobs = []
     requeue: dict[str, bool] = {}
     created: dict[str, float] = {}
-    for row in session.execute(
+    for row in connection.execute(
         select(
             JobRow.id,
             JobRow.queue,
@@ -179,9 +181,9 @@ def load(session: Session) -> StoreState:
     )
 
 
-def _placements(session: Session) -> dict[str, tuple[ReplicaPlacement, ...]]:
+def _placements(connection: Connection) -> dict[str, tuple[ReplicaPlacement, ...]]:
     grants: dict[tuple[str, int], list[GpuGrant]] = defaultdict(list)
-    for job_id, replica, index, milli in session.execute(
+    for job_id, replica, index, milli in connection.execute(
         select(
             AllocationRow.job_id,
             AllocationRow.replica,
@@ -191,7 +193,7 @@ def _placements(session: Session) -> dict[str, tuple[ReplicaPlacement, ...]]:
     ):
         grants[(job_id, replica)].append(GpuGrant(gpu_index=index, milli=milli))
     placed: dict[str, list[ReplicaPlacement]] = defaultdict(list)
-    for job_id, replica, node in session.execute(
+    for job_id, replica, node in connection.execute(
         select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node).order_by(
             ReplicaRow.job_id, ReplicaRow.replica
         )
