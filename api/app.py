@@ -40,12 +40,16 @@ def create_app(
     engine = engine or make_engine(settings.db_url)
     if migrate:
         upgrade(engine)
-    sessions = session_factory(engine)
-    wakeup = Wakeup(settings.redis)
-    metrics = ServiceMetrics()
-    scheduler_loop = loop or SchedulerLoop(
-        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
-    )
+    if loop is not None:  # built (and maybe started) by the caller on `engine`: share its parts
+        scheduler_loop = loop
+        sessions, wakeup, metrics = loop.sessions, loop.wakeup, loop.metrics
+    else:
+        sessions = session_factory(engine)
+        wakeup = Wakeup(settings.redis)
+        metrics = ServiceMetrics()
+        scheduler_loop = SchedulerLoop(
+            sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

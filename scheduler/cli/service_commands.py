@@ -51,13 +51,28 @@ def _settings(*, db: str, redis: str) -> Settings:
 def _serve(
     settings: Settings, *, host: str, port: int, simulate_gpus: str, local_agent: bool
 ) -> None:
+    from scheduler.metrics import ServiceMetrics
+    from scheduler.service.loop import SchedulerLoop
+    from scheduler.service.wakeup import Wakeup
+    from scheduler.store.db import make_engine, session_factory, upgrade
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+    loop = SchedulerLoop(
+        sessions=session_factory(engine),
+        settings=settings,
+        wakeup=Wakeup(settings.redis),
+        metrics=ServiceMetrics(),
+    )
+    loop.start_early()  # the first decision need not wait for the web stack to import
+
     import uvicorn
 
     from api.app import create_app
     from api.bootstrap import ensure_admin_token
 
-    settings.home.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, run_loop=True)
+    app = create_app(settings, engine=engine, run_loop=True, migrate=False, loop=loop)
     token_path = Path(settings.home) / "admin-token"
     token = ensure_admin_token(app.state.sessions, token_path)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"

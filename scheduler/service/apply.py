@@ -1,16 +1,16 @@
-"""Commit one cycle's decisions to the store in one transaction."""
+"""Commit one cycle to the store: its decisions in one transaction, then the pending reasons."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason
+from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
 from scheduler.service.snapshot import StoreState
 from scheduler.store import binds as binds_store
 from scheduler.store import bulk, jobs
@@ -52,11 +52,16 @@ def commit_decisions(
     now: float,
     reasons_seen: dict[str, PendingReason],
 ) -> Applied:
-    """Write evictions, binds, pending reasons and fair shares; the caller commits.
+    """Write decisions, fair shares and pending reasons in the caller's transaction."""
+    applied = write_decisions(session, result=result, state=state, now=now)
+    write_reasons(session, result.reasons, reasons_seen)
+    return applied
 
-    `reasons_seen` (job id → the reason last stored) spares rewriting reasons that did not change;
-    it is updated in place (and forgets jobs that no longer wait).
-    """
+
+def write_decisions(
+    session: Session, *, result: CycleResult, state: StoreState, now: float
+) -> Applied:
+    """Write evictions, binds and fair shares; the caller commits."""
     applied = Applied()
     evicts = [d for d in result.decisions if isinstance(d, Evict)]
     binds = [d for d in result.decisions if isinstance(d, Bind)]
@@ -69,9 +74,67 @@ def commit_decisions(
         jobs.stop_running(session, job, now=now, outcome="preempted", message=message)
         applied.evicted.append((job.id, evict.action))
     _apply_binds(session, binds, state=state, now=now, applied=applied)
-    _store_reasons(session, result.reasons, reasons_seen)
     _store_fair_shares(session, result)
     return applied
+
+
+def write_reasons(
+    session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, PendingReason]
+) -> None:
+    """Store the reason of every job still pending; the caller commits.
+
+    `seen` (job id → the reason last stored) spares rewriting reasons that did not change; it is
+    updated in place and forgets jobs that no longer wait. Reasons are plain frozen data:
+    comparing them costs less than serialising every one.
+    """
+    writer = _ReasonWriter()
+    changed: dict[str, str] = {}
+    for job_id, reason in reasons.items():
+        if seen.get(job_id) != reason:
+            seen[job_id] = reason
+            changed[job_id] = writer.text(reason)
+    for gone in seen.keys() - reasons.keys():
+        del seen[gone]
+    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
+
+
+class _ReasonWriter:
+    """reason_json as JSON text; the items and node counts that jobs share are written once.
+
+    One cycle's reasons share most of their parts (explain memoises by job shape), so caching by
+    object identity, while the reasons are alive, turns thousands of encodings into dozens.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[int, tuple[object, str]] = {}
+
+    def text(self, reason: PendingReason) -> str:
+        items = ", ".join(self._part(item, _item_json) for item in reason.items)
+        return (
+            f'{{"kind": {self._part(reason.kind, _dumps)}, '
+            f'"summary": {self._part(reason.summary, _dumps)}, "items": [{items}], '
+            f'"node_failures": {self._part(reason.node_failures, _dumps)}}}'
+        )
+
+    def _part(self, value: Any, encode: Callable[[Any], str]) -> str:
+        known = self._parts.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        encoded = encode(value)
+        self._parts[id(value)] = (value, encoded)  # holding `value` keeps its id unique
+        return encoded
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, Mapping):
+        value = dict(value)
+    elif isinstance(value, str):
+        value = str(value)  # a StrEnum is written as its text
+    return json.dumps(value)
+
+
+def _item_json(item: ReasonItem) -> str:
+    return json.dumps({"code": item.code, "message": item.message, "data": _plain(item.data)})
 
 
 def _apply_binds(
@@ -96,20 +159,6 @@ def _apply_binds(
             continue
         applied.bound.append(bind.job_id)
         applied.waits.append(now - created_at.get(bind.job_id, now))
-
-
-def _store_reasons(
-    session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, PendingReason]
-) -> None:
-    # Reasons are plain frozen data: comparing them costs less than serialising every one.
-    changed: dict[str, Any] = {}
-    for job_id, reason in reasons.items():
-        if seen.get(job_id) != reason:
-            seen[job_id] = reason
-            changed[job_id] = reason_json(reason)
-    for gone in seen.keys() - reasons.keys():
-        del seen[gone]
-    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
 
 
 def _store_fair_shares(session: Session, result: CycleResult) -> None:

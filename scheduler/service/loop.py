@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -86,6 +87,20 @@ class SchedulerLoop:
         self.usage = QueueUsage(settings.usage_half_life_seconds)
         self._reasons: dict[str, PendingReason] = {}
         self.first_decision_at: float | None = None
+        self._early: threading.Thread | None = None
+
+    def start_early(self) -> None:
+        """Run the first cycle now, in a thread, while the rest of the service (the web stack)
+        is still importing: a restart decides sooner. `run_forever` waits for it."""
+
+        def first_cycle() -> None:
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("first scheduling cycle failed; the loop retries")
+
+        self._early = threading.Thread(target=first_cycle, name="first-cycle", daemon=True)
+        self._early.start()
 
     def run_once(self, now: float | None = None) -> CycleReport:
         """One pass: do nothing unless leader; otherwise decide and commit in one transaction."""
@@ -126,14 +141,18 @@ class SchedulerLoop:
             session.rollback()  # release the read transaction before the (long) decision
         result = self._decide(self.usage.observe(state.snapshot, now), now)
         with self.sessions() as session:
+            lease.fence(session, holder=self.holder, now=now, ttl=ttl)
+            applied = apply.write_decisions(session, result=result, state=state, now=now)
+            session.commit()
+        # The reasons follow in their own transaction: the decisions are visible (and agents can
+        # start jobs) without waiting for thousands of explanations to be written.
+        with self.sessions() as session:
             try:
                 lease.fence(session, holder=self.holder, now=now, ttl=ttl)
-                applied = apply.commit_decisions(
-                    session, result=result, state=state, now=now, reasons_seen=self._reasons
-                )
+                apply.write_reasons(session, result.reasons, self._reasons)
                 session.commit()
             except Exception:
-                self._reasons.clear()  # nothing of this cycle was stored
+                self._reasons.clear()  # what was stored is unknown now: rewrite all next time
                 raise
             self._refresh_job_gauges(session)
         self._observe(state, result, applied, time.perf_counter() - started)
@@ -145,6 +164,8 @@ class SchedulerLoop:
     async def run_forever(self) -> None:
         """Cycle on every wake-up (debounced) and at least every `cycle_period_seconds`."""
         event = self.wakeup.bind(asyncio.get_running_loop())
+        if self._early is not None:
+            await asyncio.to_thread(self._early.join)  # never two cycles at once
         listener = asyncio.create_task(self.wakeup.listen_redis())
         try:
             while True:

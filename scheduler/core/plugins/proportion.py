@@ -16,7 +16,8 @@ from scheduler.core.fairshare import (
     order_pending_jobs,
     snapshot_fair_shares,
 )
-from scheduler.core.fairshare.hierarchy import queue_path, queue_path_order_key
+from scheduler.core.fairshare.hierarchy import queue_path_order_key
+from scheduler.core.fairshare.ordering import Ratio, scaled_ratio
 from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for
 from scheduler.core.fairshare.tree import QueueTree
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus, Resources, Snapshot
@@ -41,6 +42,8 @@ class ProportionPlugin:
         self.fair_share: dict[str, Resources] = {}
         self.allocated: dict[str, Resources] = {}
         self.ancestors: dict[str, list[str]] = {}
+        self.paths: dict[str, tuple[str, ...]] = {}
+        self.ratio: Ratio = Fraction
         self.error: str | None = None
 
     def on_session_open(self, session: Session) -> None:
@@ -62,7 +65,10 @@ class ProportionPlugin:
                 chain.append(parent)
                 parent = tree.queues[parent].parent
             self.ancestors[name] = chain
+            self.paths[name] = tuple(reversed(chain))
             self.allocated[name] = Resources()
+        # Shares stay fixed for the session, so queue keys can be plain scaled integers.
+        self.ratio = scaled_ratio(self.fair_share.values()) or Fraction
         for job_id in session.placements:
             job = session.jobs.get(job_id)
             if job is not None:
@@ -104,8 +110,8 @@ class ProportionPlugin:
         tree = self.tree
         if tree is None or queue not in tree.queues:
             return (1,)  # jobs of unknown queues last (they are vetoed with a reason)
-        return (0, queue_path_order_key(queue_path(tree, queue), allocated=self.allocated,
-                                        fair_shares=self.fair_share))
+        return (0, queue_path_order_key(self.paths[queue], allocated=self.allocated,
+                                        fair_shares=self.fair_share, ratio=self.ratio))
 
     # -- questions -------------------------------------------------------------------------
     def _broken(self, job: Job) -> ReasonItem:
