@@ -40,16 +40,13 @@ def create_app(
     engine = engine or make_engine(settings.db_url)
     if migrate:
         upgrade(engine)
-    if loop is not None:  # built (and maybe started) by the caller on `engine`: share its parts
-        scheduler_loop = loop
-        sessions, wakeup, metrics = loop.sessions, loop.wakeup, loop.metrics
-    else:
-        sessions = session_factory(engine)
-        wakeup = Wakeup(settings.redis)
-        metrics = ServiceMetrics()
-        scheduler_loop = SchedulerLoop(
-            sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
-        )
+    # A loop built by the caller (on `engine`, maybe already running) shares its parts.
+    sessions = loop.sessions if loop is not None else session_factory(engine)
+    wakeup = loop.wakeup if loop is not None else Wakeup(settings.redis)
+    metrics = loop.metrics if loop is not None else ServiceMetrics()
+    scheduler_loop = loop or SchedulerLoop(
+        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

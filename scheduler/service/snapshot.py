@@ -38,7 +38,8 @@ class StoreState:
 
 def load(session: Session) -> StoreState:
     """Nodes with GPUs, queues, and every pending and running job with its placements."""
-    # Core rows, not ORM ones: the ORM's per-row bookkeeping costs more than the query itself.
+    # Core rows fetched all at once, not ORM rows one by one: the per-row bookkeeping costs more
+    # than the query itself.
     connection = session.connection()
     gpus_by_node: dict[str, list[GPU]] = defaultdict(list)
     uuids: dict[tuple[str, int], str] = {}
@@ -52,7 +53,7 @@ def load(session: Session) -> StoreState:
             GpuRow.healthy,
             GpuRow.present,
         ).order_by(GpuRow.node, GpuRow.index)
-    ):
+    ).all():
         gpus_by_node[node].append(
             GPU(
                 index=index,
@@ -82,7 +83,7 @@ def load(session: Session) -> StoreState:
                 NodeRow.cordoned,
                 NodeRow.labels,
             ).order_by(NodeRow.name)
-        )
+        ).all()
     )
     queues = tuple(
         Queue(
@@ -102,7 +103,7 @@ def load(session: Session) -> StoreState:
                 QueueRow.over_quota_weight,
                 QueueRow.priority,
             ).order_by(QueueRow.name)
-        )
+        ).all()
     )
     placements = _placements(connection)
     jobs = []
@@ -129,7 +130,7 @@ def load(session: Session) -> StoreState:
         )
         .where(JobRow.status.in_(("pending", "running")))
         .order_by(JobRow.created_at, JobRow.id)
-    ):
+    ).all():
         (
             job_id,
             queue,
@@ -190,14 +191,14 @@ def _placements(connection: Connection) -> dict[str, tuple[ReplicaPlacement, ...
             AllocationRow.gpu_index,
             AllocationRow.milli,
         ).order_by(AllocationRow.gpu_index)
-    ):
+    ).all():
         grants[(job_id, replica)].append(GpuGrant(gpu_index=index, milli=milli))
     placed: dict[str, list[ReplicaPlacement]] = defaultdict(list)
     for job_id, replica, node in connection.execute(
         select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node).order_by(
             ReplicaRow.job_id, ReplicaRow.replica
         )
-    ):
+    ).all():
         placed[job_id].append(
             ReplicaPlacement(
                 replica=replica, node=node, gpus=tuple(grants.get((job_id, replica), ()))
