@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.store import allocations, events
@@ -59,8 +60,9 @@ CREATE TEMPORARY TABLE _cycle_starts (
 """
 
 # One statement: the UPDATE decides which jobs are still pending (and locks them), everything
-# else joins on what it returned. Foreign keys, the GPU CHECK and the primary keys are checked
-# as for any insert; a violation aborts the whole statement.
+# else joins on what it returned. The GPU CHECK and the primary keys hold as for any insert; the
+# references that foreign keys would check row by row (migration 0002) are counted here at once:
+# every GPU named must have been updated and every node named must exist, else the caller fails.
 _SQL_START = """
 WITH started AS (
     UPDATE jobs SET status = 'running', reason = NULL, message = '', updated_at = :now,
@@ -77,20 +79,25 @@ WITH started AS (
     SELECT p.job_id, p.replica, p.node, p.gpu_index, coalesce(g.uuid, ''), p.milli
     FROM placed AS p LEFT JOIN gpus AS g ON g.node = p.node AND g."index" = p.gpu_index
     WHERE p.gpu_index IS NOT NULL
+), per_gpu AS (
+    SELECT node, gpu_index, sum(milli) AS milli FROM placed
+    WHERE gpu_index IS NOT NULL GROUP BY node, gpu_index
 ), moved AS (
     UPDATE gpus SET allocated_milli = gpus.allocated_milli + d.milli
-    FROM (
-        SELECT node, gpu_index, sum(milli) AS milli FROM placed
-        WHERE gpu_index IS NOT NULL GROUP BY node, gpu_index
-    ) AS d
+    FROM per_gpu AS d
     WHERE gpus.node = d.node AND gpus."index" = d.gpu_index
+    RETURNING 1
 ), logged AS (
     INSERT INTO events (at, kind, job_id, node, data)
     SELECT :now, 'job.bound', job_id, NULL,
         json_build_object('nodes', coalesce(nodes, json_build_array(node)))
     FROM placed WHERE first ORDER BY seq
 )
-SELECT id FROM started
+SELECT
+    (SELECT array_agg(id) FROM started),
+    (SELECT count(*) FROM per_gpu) - (SELECT count(*) FROM moved),
+    (SELECT count(*) FROM (SELECT DISTINCT node FROM placed) AS p
+     WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.name = p.node))
 """
 
 
@@ -115,9 +122,18 @@ def _start_on_postgresql(
         with cursor.copy(f"COPY _cycle_starts ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-    started = set(session.scalars(text(_SQL_START), {"now": now}))
+    ids, unknown_gpus, unknown_nodes = session.execute(text(_SQL_START), {"now": now}).one()
+    if unknown_gpus or unknown_nodes:
+        raise IntegrityError(
+            "start jobs",
+            None,
+            LookupError(
+                f"placements name {unknown_gpus} unknown GPU(s) and {unknown_nodes} unknown "
+                "node(s); nothing of this cycle is kept"
+            ),
+        )
     session.execute(text("DROP TABLE _cycle_starts"))
-    return started
+    return set(ids or ())
 
 
 def _start_stepwise(

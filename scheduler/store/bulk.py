@@ -47,21 +47,21 @@ def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     )
 
 
-def add_to_gpus(session: Session, table: Table, deltas: Sequence[tuple[str, int, int]]) -> None:
-    """allocated_milli += delta for each (node, index, delta)."""
+def add_to_gpus(session: Session, table: Table, deltas: Sequence[tuple[str, int, int]]) -> int:
+    """allocated_milli += delta for each (node, index, delta); returns how many GPUs matched."""
     if not deltas:
-        return
+        return 0
     if not _is_postgresql(session):
         statement = (
             update(table)
             .where(table.c.node == bindparam("b_node"), table.c.index == bindparam("b_index"))
             .values(allocated_milli=table.c.allocated_milli + bindparam("b_delta"))
         )
-        session.connection().execute(
+        matched = session.connection().execute(
             statement, [{"b_node": n, "b_index": i, "b_delta": d} for n, i, d in deltas]
         )
-        return
-    session.execute(
+        return int(matched.rowcount)
+    result = session.connection().execute(
         text(
             f"UPDATE {table.name} AS g SET allocated_milli = g.allocated_milli + x.delta "
             "FROM json_to_recordset(CAST(:rows AS json)) AS x(node text, idx int, delta int) "
@@ -69,6 +69,7 @@ def add_to_gpus(session: Session, table: Table, deltas: Sequence[tuple[str, int,
         ),
         {"rows": json.dumps([{"node": n, "idx": i, "delta": d} for n, i, d in deltas])},
     )
+    return int(result.rowcount)
 
 
 def set_json_by_id(

@@ -108,3 +108,25 @@ def test_a_start_on_an_unknown_gpu_is_refused(engine: Engine) -> None:
         _start(engine, {"a": [ReplicaStart(0, "n1", ((7, 500),))]})
     with session_factory(engine)() as session:
         assert session.scalar(select(JobRow.status)) == "pending"
+
+
+def test_a_start_on_an_unknown_node_is_refused(engine: Engine) -> None:
+    _seed(engine, ["a"])
+    with pytest.raises(IntegrityError):
+        _start(engine, {"a": [ReplicaStart(0, "n9")]})
+    with session_factory(engine)() as session:
+        assert session.scalar(select(JobRow.status)) == "pending"
+
+
+def test_the_invariant_walker_names_orphaned_replicas_and_shares(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's foreign keys refuse the orphans outright")
+    _seed(engine, ["a"])
+    with session_factory(engine)() as session:
+        session.add(ReplicaRow(job_id="ghost", replica=0, node="n9", state="assigned"))
+        session.add(AllocationRow(job_id="a", replica=3, node="n1", gpu_index=0, milli=100))
+        session.commit()
+        found = invariants.violations(session)
+    assert "replica 0 of unknown job ghost" in found
+    assert "replica 0 of job ghost is on unknown node n9" in found
+    assert "a share of GPU n1/0 belongs to no replica (a/3)" in found
