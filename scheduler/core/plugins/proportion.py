@@ -43,6 +43,8 @@ class ProportionPlugin:
         self.allocated: dict[str, Resources] = {}
         self.ancestors: dict[str, list[str]] = {}
         self.paths: dict[str, tuple[str, ...]] = {}
+        self._memo: dict[tuple[object, ...], object] = {}
+        """Answers that depend only on what queues hold; emptied whenever that changes."""
         self.ratio: Ratio = Fraction
         self.error: str | None = None
 
@@ -89,6 +91,7 @@ class ProportionPlugin:
         amount = job.total_request.scaled(sign)
         for name in self.ancestors.get(job.queue, ()):
             self.allocated[name] = self.allocated[name] + amount
+        self._memo.clear()  # queue keys and reclaim gates depend on what queues hold
 
     def _rank_users(self, session: Session) -> None:
         """Inside each leaf queue, no single user starves the others (see fairshare.users)."""
@@ -107,11 +110,16 @@ class ProportionPlugin:
 
     def _queue_key(self, queue: str) -> object:
         """Through the tree: at every level, the subtree furthest below its fair share first."""
+        memo_key = ("queue-key", queue)
+        if memo_key in self._memo:
+            return self._memo[memo_key]
         tree = self.tree
         if tree is None or queue not in tree.queues:
             return (1,)  # jobs of unknown queues last (they are vetoed with a reason)
-        return (0, queue_path_order_key(self.paths[queue], allocated=self.allocated,
-                                        fair_shares=self.fair_share, ratio=self.ratio))
+        key = (0, queue_path_order_key(self.paths[queue], allocated=self.allocated,
+                                       fair_shares=self.fair_share, ratio=self.ratio))
+        self._memo[memo_key] = key
+        return key
 
     # -- questions -------------------------------------------------------------------------
     def _broken(self, job: Job) -> ReasonItem:
@@ -164,6 +172,12 @@ class ProportionPlugin:
 
     def _reclaim_gate(self, job: Job) -> ReasonItem | None:
         """A queue may reclaim only while it stays within its fair share with the job placed."""
+        memo_key = ("reclaim-gate", job.queue, job.total_request)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self._reclaim_gate_now(job)
+        return self._memo[memo_key]  # type: ignore[return-value]
+
+    def _reclaim_gate_now(self, job: Job) -> ReasonItem | None:
         share = self.fair_share.get(job.queue, Resources())
         held = self.allocated.get(job.queue, Resources())
         after = held + job.total_request
