@@ -22,6 +22,8 @@ from scheduler.core.model import (
 )
 from scheduler.store.tables import AllocationRow, GpuRow, JobRow, NodeRow, QueueRow, ReplicaRow
 
+_STATUS = {status.value: status for status in JobStatus}
+
 UNLIMITED = 1 << 60
 """CPU and memory have no queue limit (quotas here are GPUs); this stands for 'no limit'."""
 
@@ -106,6 +108,7 @@ def load(session: Session) -> StoreState:
         ).all()
     )
     placements = _placements(connection)
+    requests: dict[tuple[int, int, int, int], ReplicaRequest] = {}
     jobs = []
     requeue: dict[str, bool] = {}
     created: dict[str, float] = {}
@@ -150,22 +153,23 @@ def load(session: Session) -> StoreState:
             job_requeue,
         ) = row
         running = status == "running"
+        shape = (cpu, memory, gpu_milli, gpu_memory)
+        request = requests.get(shape)
+        if request is None:  # jobs come in few shapes: one (immutable) request object per shape
+            request = requests[shape] = ReplicaRequest(
+                cpu_millis=cpu, memory_mib=memory, gpu_milli=gpu_milli, gpu_memory_mib=gpu_memory
+            )
         jobs.append(
             Job(
                 id=job_id,
                 queue=queue,
-                request=ReplicaRequest(
-                    cpu_millis=cpu,
-                    memory_mib=memory,
-                    gpu_milli=gpu_milli,
-                    gpu_memory_mib=gpu_memory,
-                ),
+                request=request,
                 replicas=replicas,
                 priority=priority,
                 preemptible=bool(preemptible),
                 created_at=created_at,
                 user=user,
-                status=JobStatus(status),
+                status=_STATUS[status],
                 placements=placements.get(job_id, ()) if running else (),
                 # A job counts as started when it was bound, even before its agent reports.
                 started_at=(started_at or updated_at) if running else None,
