@@ -47,6 +47,8 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
 Decide = Callable[[Snapshot, CycleConfig, float], CycleResult]
 
 
@@ -103,7 +105,8 @@ class SchedulerLoop:
         self._early.start()
 
     def run_once(self, now: float | None = None) -> CycleReport:
-        """One pass: do nothing unless leader; otherwise decide and commit in one transaction."""
+        """One pass: do nothing unless leader; otherwise decide, commit the decisions in one
+        transaction, then the pending reasons in another."""
         started = time.perf_counter()
         now = time.time() if now is None else now
         ttl = self.settings.leader_lease_seconds
@@ -135,7 +138,7 @@ class SchedulerLoop:
     def _snapshot_decide_commit(
         self, now: float, ttl: float, started: float
     ) -> tuple[int, int, int]:
-        """Snapshot → decide → one committed transaction; (bound, evicted, pending) counts."""
+        """Snapshot → decide → decisions committed → reasons; (bound, evicted, pending) counts."""
         with self.sessions() as session:
             state = snapshot.load(session)
             session.rollback()  # release the read transaction before the (long) decision

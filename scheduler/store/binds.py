@@ -3,8 +3,8 @@
 For each job still pending: status running, its replicas and GPU shares inserted, each GPU's
 `allocated_milli` moved (its CHECK rejects overflow), one `job.bound` event. All in the caller's
 transaction. On PostgreSQL the placements travel by COPY into a temporary table and one
-set-based statement does the rest, so thousands of binds cost one round trip of server work
-instead of per-row Python and JSON; SQLite, in-process, runs the same steps as plain statements.
+set-based statement does the rest, so thousands of binds cost a COPY and one statement instead of
+per-row Python and JSON; SQLite, in-process, runs the same steps as plain statements.
 """
 
 from __future__ import annotations
