@@ -19,10 +19,8 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from api.auth import PrincipalCache
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
-from scheduler.metrics import ServiceMetrics
-from scheduler.service.loop import SchedulerLoop
+from scheduler.service.loop import SchedulerLoop, build_loop
 from scheduler.service.settings import Settings
-from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import make_engine, session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -41,12 +39,9 @@ def create_app(
     if migrate:
         upgrade(engine)
     # A loop built by the caller (on `engine`, maybe already running) shares its parts.
-    sessions = loop.sessions if loop is not None else session_factory(engine)
-    wakeup = loop.wakeup if loop is not None else Wakeup(settings.redis)
-    metrics = loop.metrics if loop is not None else ServiceMetrics()
-    scheduler_loop = loop or SchedulerLoop(
-        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics
-    )
+    scheduler_loop = loop or build_loop(settings, session_factory(engine))
+    sessions, wakeup = scheduler_loop.sessions, scheduler_loop.wakeup
+    metrics = scheduler_loop.metrics
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -51,20 +51,13 @@ def _settings(*, db: str, redis: str) -> Settings:
 def _serve(
     settings: Settings, *, host: str, port: int, simulate_gpus: str, local_agent: bool
 ) -> None:
-    from scheduler.metrics import ServiceMetrics
-    from scheduler.service.loop import SchedulerLoop
-    from scheduler.service.wakeup import Wakeup
+    from scheduler.service.loop import build_loop
     from scheduler.store.db import make_engine, session_factory, upgrade
 
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     upgrade(engine)
-    loop = SchedulerLoop(
-        sessions=session_factory(engine),
-        settings=settings,
-        wakeup=Wakeup(settings.redis),
-        metrics=ServiceMetrics(),
-    )
+    loop = build_loop(settings, session_factory(engine))
     loop.start_early()  # the first decision need not wait for the web stack to import
 
     import uvicorn

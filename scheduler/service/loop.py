@@ -224,3 +224,10 @@ class SchedulerLoop:
         m.cluster_gpus.set(usable)
         for node in state.snapshot.nodes:
             m.node_ready.labels(node.name).set(1 if node.ready else 0)
+
+
+def build_loop(settings: Settings, sessions: sessionmaker[Session]) -> SchedulerLoop:
+    """The loop a service runs, with the wake-ups and metrics its API shares."""
+    return SchedulerLoop(
+        sessions=sessions, settings=settings, wakeup=Wakeup(settings.redis), metrics=ServiceMetrics()
+    )
