@@ -20,11 +20,8 @@ from api.auth import PrincipalCache
 from api.batching import SubmitBatcher
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
-from scheduler.metrics import ServiceMetrics
-from scheduler.service.loop import SchedulerLoop
-from scheduler.service.redis_link import RedisLink
+from scheduler.service.loop import SchedulerLoop, build_loop
 from scheduler.service.settings import Settings
-from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import make_engine, session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -42,13 +39,10 @@ def create_app(
     engine = engine or make_engine(settings.db_url)
     if migrate:
         upgrade(engine)
-    sessions = session_factory(engine)
-    wakeup = Wakeup(settings.redis, channel=f"{settings.redis_prefix}wake")
-    redis = RedisLink(settings.redis, prefix=settings.redis_prefix) if settings.redis else None
-    metrics = ServiceMetrics()
-    scheduler_loop = loop or SchedulerLoop(
-        sessions=sessions, settings=settings, wakeup=wakeup, metrics=metrics, redis=redis
-    )
+    # A loop built by the caller (on `engine`, maybe already running) shares its parts.
+    scheduler_loop = loop or build_loop(settings, session_factory(engine))
+    sessions, wakeup = scheduler_loop.sessions, scheduler_loop.wakeup
+    metrics, redis = scheduler_loop.metrics, scheduler_loop.redis
     submissions = SubmitBatcher(sessions, wakeup)
 
     @contextlib.asynccontextmanager

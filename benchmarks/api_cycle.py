@@ -1,12 +1,23 @@
 """One scheduling cycle with 10,000 pending jobs on 1,000 nodes x 8 GPUs, store round-trip included.
 
-.venv/bin/python -m benchmarks.api_cycle [--nodes 1000] [--jobs 10000]
+.venv/bin/python -m benchmarks.api_cycle [--nodes 1000] [--jobs 10000] [--runs 3]
+
+Each run starts from the same store (every job pending, nothing allocated) and a fresh loop, and
+does what the loop does: snapshot → run_cycle → the decisions committed in one transaction → the
+pending reasons. Besides wall time it reports the CPU the benchmark process spent and the CPU of
+the PostgreSQL processes serving the database (read from /proc, so PostgreSQL must run on this
+machine): on a busy machine their sum is what the cycle would take on an idle one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
+
+import psycopg
+from sqlalchemy import Engine, text
 
 from benchmarks.api_common import engine_for, scratch_postgres, seed_cluster, seed_jobs
 from scheduler.metrics import ServiceMetrics
@@ -15,48 +26,106 @@ from scheduler.service.loop import SchedulerLoop
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import session_factory
+from scheduler.store.scratch import PG_ADMIN
+
+
+def postgres_cpu(database: str) -> float:
+    """CPU seconds (user + system) spent so far by the server processes connected to `database`."""
+    with psycopg.connect(PG_ADMIN) as admin:
+        pids = [
+            row[0]
+            for row in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            )
+        ]
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # not on this machine, or gone
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def reset(engine: Engine) -> None:
+    """Every job pending again, nothing allocated, no bind events: the next run starts alike."""
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM allocations"))
+        connection.execute(text("DELETE FROM replicas"))
+        connection.execute(text("UPDATE gpus SET allocated_milli = 0"))
+        connection.execute(
+            text("UPDATE jobs SET status = 'pending', reason = NULL, attempts = 0")
+        )
+        connection.execute(text("DELETE FROM events WHERE kind = 'job.bound'"))
+        connection.execute(text("DELETE FROM leases"))
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("VACUUM ANALYZE")
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with scratch_postgres() as url:
+        database = url.rsplit("/", 1)[1]
         engine = engine_for(url)
         seed_cluster(engine, nodes=args.nodes, gpus_per_node=8)
         seed_jobs(engine, count=args.jobs)
         sessions = session_factory(engine)
-        loop = SchedulerLoop(
-            sessions=sessions, settings=Settings(db=url), wakeup=Wakeup(), metrics=ServiceMetrics()
-        )
-        # Phase timings of the same work the loop does (snapshot, decide, commit).
-        t0 = time.perf_counter()
-        with sessions() as session:
-            state = snapshot.load(session)
-            session.rollback()
-        t1 = time.perf_counter()
-        result = loop.decide(state.snapshot, loop.config, time.time())
-        t2 = time.perf_counter()
-        with sessions() as session:
-            applied = apply.commit_decisions(
-                session, result=result, state=state, now=time.time(), reasons_seen={}
-            )
-            session.rollback()  # measured only: the full cycle below commits
-        t3 = time.perf_counter()
-        report = loop.run_once()
         print(f"cluster: {args.nodes} nodes x 8 GPUs, {args.jobs} pending jobs (PostgreSQL)")
-        print(f"snapshot from store: {t1 - t0:.3f} s")
-        print(
-            f"run_cycle:           {t2 - t1:.3f} s ({len(result.decisions)} decisions, "
-            f"{len(result.reasons)} reasons)"
-        )
-        print(f"commit decisions:    {t3 - t2:.3f} s ({len(applied.bound)} binds)")
-        print(
-            f"full cycle (run_once, committed): {report.seconds:.3f} s, bound {report.bound}, "
-            f"pending {report.pending}"
-        )
+        print(f"load average at start: {os.getloadavg()[0]:.1f}")
+        walls, clients, servers = [], [], []
+        for run in range(args.runs):
+            reset(engine)
+            loop = SchedulerLoop(
+                sessions=sessions,
+                settings=Settings(db=url),
+                wakeup=Wakeup(),
+                metrics=ServiceMetrics(),
+            )
+            # Phase timings of the same work the loop does (snapshot, decide, commit).
+            t0, c0 = time.perf_counter(), time.process_time()
+            with sessions() as session:
+                state = snapshot.load(session)
+                session.rollback()
+            t1, c1 = time.perf_counter(), time.process_time()
+            result = loop.decide(state.snapshot, loop.config, time.time())
+            t2, c2 = time.perf_counter(), time.process_time()
+            with sessions() as session:
+                applied = apply.commit_decisions(
+                    session, result=result, state=state, now=time.time(), reasons_seen={}
+                )
+                session.rollback()  # measured only: the full cycle below commits
+            t3, c3 = time.perf_counter(), time.process_time()
+            del state, result
+            server0, client0 = postgres_cpu(database), time.process_time()
+            report = loop.run_once()
+            client, server = time.process_time() - client0, postgres_cpu(database) - server0
+            walls.append(report.seconds)
+            clients.append(client)
+            servers.append(server)
+            print(
+                f"run {run + 1}: snapshot {t1 - t0:.3f} s (cpu {c1 - c0:.3f}), "
+                f"run_cycle {t2 - t1:.3f} s (cpu {c2 - c1:.3f}; {len(applied.bound)} binds), "
+                f"commit {t3 - t2:.3f} s (cpu {c3 - c2:.3f})"
+            )
+            print(
+                f"       full cycle (run_once, committed): {report.seconds:.3f} s wall, "
+                f"cpu {client:.3f} s here + {server:.3f} s PostgreSQL; bound {report.bound}, "
+                f"pending {report.pending}"
+            )
         report2 = loop.run_once()
+        print(
+            f"median of {args.runs}: full cycle {statistics.median(walls):.3f} s wall, "
+            f"cpu {statistics.median(clients):.3f} s here + {statistics.median(servers):.3f} s "
+            f"PostgreSQL (load average now {os.getloadavg()[0]:.1f})"
+        )
         print(f"next cycle (nothing new to place): {report2.seconds:.3f} s")
         engine.dispose()
 

@@ -66,13 +66,22 @@ def _serve(
     local_agent: bool,
     run_loop: bool = True,
 ) -> None:
+    from scheduler.service.loop import build_loop
+    from scheduler.store.db import make_engine, session_factory, upgrade
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+    loop = build_loop(settings, session_factory(engine))
+    if run_loop:
+        loop.start_early()  # the first decision need not wait for the web stack to import
+
     import uvicorn
 
     from api.app import create_app
     from api.bootstrap import ensure_admin_token
 
-    settings.home.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, run_loop=run_loop)
+    app = create_app(settings, engine=engine, run_loop=run_loop, migrate=False, loop=loop)
     token_path = Path(settings.home) / "admin-token"
     token = ensure_admin_token(app.state.sessions, token_path)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"

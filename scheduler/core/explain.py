@@ -138,11 +138,14 @@ def _share_item(session: Session, job: Job) -> tuple[ReasonItem, bool] | None:
 def explain_all(session: Session, jobs: list[Job]) -> dict[str, PendingReason]:
     """Reasons for every job in `jobs`; jobs that look alike to the filters share one diagnosis."""
     memo: dict[tuple[object, ...], PendingReason] = {}
+    shares: dict[str, tuple[ReasonItem, bool] | None] = {}  # per queue: nothing moves meanwhile
     reasons = {}
     for job in jobs:
         vetoed = tuple(session.waiting.get(job.id, ()))
         notes = tuple(session.notes.get(job.id, ()))
-        share = _share_item(session, job)
+        if job.queue not in shares:
+            shares[job.queue] = _share_item(session, job)
+        share = shares[job.queue]
         first: tuple[ReasonItem, ...] = ()
         if share is not None and share[1]:
             first = (share[0],)  # the queue's share, not the nodes, is what holds the job back

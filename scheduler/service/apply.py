@@ -1,20 +1,20 @@
-"""Commit one cycle's decisions to the store in one transaction."""
+"""Commit one cycle to the store: its decisions in one transaction, then the pending reasons."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason
+from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
 from scheduler.service.snapshot import StoreState
-from scheduler.store import allocations, bulk, events, jobs
-from scheduler.store.allocations import Share
+from scheduler.store import binds as binds_store
+from scheduler.store import bulk, jobs
+from scheduler.store.binds import ReplicaStart
 from scheduler.store.tables import JobRow, QueueRow
 
 _jobs: Table = JobRow.__table__  # type: ignore[assignment]
@@ -50,12 +50,18 @@ def commit_decisions(
     result: CycleResult,
     state: StoreState,
     now: float,
-    reasons_seen: dict[str, str],
+    reasons_seen: dict[str, PendingReason],
 ) -> Applied:
-    """Write evictions, binds, pending reasons and fair shares; the caller commits.
+    """Write decisions, fair shares and pending reasons in the caller's transaction."""
+    applied = write_decisions(session, result=result, state=state, now=now)
+    write_reasons(session, result.reasons, reasons_seen)
+    return applied
 
-    `reasons_seen` (job id → stored reason JSON) spares rewriting reasons that did not change.
-    """
+
+def write_decisions(
+    session: Session, *, result: CycleResult, state: StoreState, now: float
+) -> Applied:
+    """Write evictions, binds and fair shares; the caller commits."""
     applied = Applied()
     evicts = [d for d in result.decisions if isinstance(d, Evict)]
     binds = [d for d in result.decisions if isinstance(d, Bind)]
@@ -68,9 +74,67 @@ def commit_decisions(
         jobs.stop_running(session, job, now=now, outcome="preempted", message=message)
         applied.evicted.append((job.id, evict.action))
     _apply_binds(session, binds, state=state, now=now, applied=applied)
-    _store_reasons(session, result.reasons, reasons_seen)
     _store_fair_shares(session, result)
     return applied
+
+
+def write_reasons(
+    session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, PendingReason]
+) -> None:
+    """Store the reason of every job still pending; the caller commits.
+
+    `seen` (job id → the reason last stored) spares rewriting reasons that did not change; it is
+    updated in place and forgets jobs that no longer wait. Reasons are plain frozen data:
+    comparing them costs less than serialising every one.
+    """
+    writer = _ReasonWriter()
+    changed: dict[str, str] = {}
+    for job_id, reason in reasons.items():
+        if seen.get(job_id) != reason:
+            seen[job_id] = reason
+            changed[job_id] = writer.text(reason)
+    for gone in seen.keys() - reasons.keys():
+        del seen[gone]
+    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
+
+
+class _ReasonWriter:
+    """reason_json as JSON text; the items and node counts that jobs share are written once.
+
+    One cycle's reasons share most of their parts (explain memoises by job shape), so caching by
+    object identity, while the reasons are alive, turns thousands of encodings into dozens.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[int, tuple[object, str]] = {}
+
+    def text(self, reason: PendingReason) -> str:
+        items = ", ".join(self._part(item, _item_json) for item in reason.items)
+        return (
+            f'{{"kind": {self._part(reason.kind, _dumps)}, '
+            f'"summary": {self._part(reason.summary, _dumps)}, "items": [{items}], '
+            f'"node_failures": {self._part(reason.node_failures, _dumps)}}}'
+        )
+
+    def _part(self, value: Any, encode: Callable[[Any], str]) -> str:
+        known = self._parts.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        encoded = encode(value)
+        self._parts[id(value)] = (value, encoded)  # holding `value` keeps its id unique
+        return encoded
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, Mapping):
+        value = dict(value)
+    elif isinstance(value, str):
+        value = str(value)  # a StrEnum is written as its text
+    return json.dumps(value)
+
+
+def _item_json(item: ReasonItem) -> str:
+    return json.dumps({"code": item.code, "message": item.message, "data": _plain(item.data)})
 
 
 def _apply_binds(
@@ -78,65 +142,23 @@ def _apply_binds(
 ) -> None:
     if not binds:
         return
-    wanted = [b.job_id for b in binds]
-    still_pending: set[str] = set()
-    size = _chunk_size(session)
-    for chunk in _chunks(wanted, size):
-        still_pending.update(
-            session.scalars(
-                select(JobRow.id)
-                .where(_ids_match(session, _jobs.c.id, chunk), JobRow.status == "pending")
-                .with_for_update()
+    starts = {
+        bind.job_id: [
+            ReplicaStart(
+                p.replica, p.node, tuple((g.gpu_index, g.milli) for g in p.gpus if g.milli > 0)
             )
-        )
-    replicas: list[tuple[str, int, str]] = []
-    shares: list[Share] = []
-    bound_events = []
+            for p in bind.placements
+        ]
+        for bind in binds
+    }
+    started = binds_store.start_pending(session, starts, uuids=state.gpu_uuids, now=now)
+    created_at = state.created_at
     for bind in binds:
-        if bind.job_id not in still_pending:
+        if bind.job_id not in started:
             applied.skipped += 1
             continue
-        for placement in bind.placements:
-            replicas.append((bind.job_id, placement.replica, placement.node))
-            shares.extend(
-                Share(bind.job_id, placement.replica, placement.node, grant.gpu_index, grant.milli)
-                for grant in placement.gpus
-                if grant.milli > 0
-            )
-        nodes = sorted({p.node for p in bind.placements})
-        bound_events.append(
-            {"at": now, "kind": "job.bound", "job_id": bind.job_id, "data": {"nodes": nodes}}
-        )
         applied.bound.append(bind.job_id)
-        applied.waits.append(now - state.created_at.get(bind.job_id, now))
-    allocations.bind(session, replicas=replicas, shares=shares, uuids=state.gpu_uuids)
-    for chunk in _chunks(applied.bound, size):
-        session.execute(
-            update(_jobs)
-            .where(_ids_match(session, _jobs.c.id, chunk))
-            .values(
-                status="running",
-                reason=None,
-                message="",
-                updated_at=now,
-                started_at=None,
-                attempts=_jobs.c.attempts + 1,
-            )
-        )
-    events.record_many(session, bound_events)
-
-
-def _store_reasons(
-    session: Session, reasons: Mapping[str, PendingReason], seen: dict[str, str]
-) -> None:
-    changed: dict[str, Any] = {}
-    for job_id, reason in reasons.items():
-        stored = reason_json(reason)
-        key = json.dumps(stored, sort_keys=True)
-        if seen.get(job_id) != key:
-            seen[job_id] = key
-            changed[job_id] = stored
-    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
+        applied.waits.append(now - created_at.get(bind.job_id, now))
 
 
 def _store_fair_shares(session: Session, result: CycleResult) -> None:
@@ -150,27 +172,6 @@ def _store_fair_shares(session: Session, result: CycleResult) -> None:
                 .where(QueueRow.name == name)
                 .values(fair_share_milli=share.gpu_milli)
             )
-
-
-def _chunk_size(session: Session) -> int:
-    """Ids per statement: SQLite caps bound parameters; PostgreSQL takes them as one array."""
-    return 1 << 30 if _is_postgresql(session) else 1000
-
-
-def _ids_match(session: Session, column: ColumnElement[str], ids: list[str]) -> ColumnElement[bool]:
-    """`column IN ids`; on PostgreSQL one text[] parameter instead of a placeholder per id
-    (thousands of placeholders cost more to render and parse than the statement's work)."""
-    if _is_postgresql(session):
-        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(String)))
-    return column.in_(ids)
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 _SCALARS = (str, int, float, bool, type(None))

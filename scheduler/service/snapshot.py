@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from scheduler.core.model import (
@@ -21,6 +21,8 @@ from scheduler.core.model import (
     Snapshot,
 )
 from scheduler.store.tables import AllocationRow, GpuRow, JobRow, NodeRow, QueueRow, ReplicaRow
+
+_STATUS = {status.value: status for status in JobStatus}
 
 UNLIMITED = 1 << 60
 """CPU and memory have no queue limit (quotas here are GPUs); this stands for 'no limit'."""
@@ -38,9 +40,12 @@ class StoreState:
 
 def load(session: Session) -> StoreState:
     """Nodes with GPUs, queues, and every pending and running job with its placements."""
+    # Core rows fetched all at once, not ORM rows one by one: the per-row bookkeeping costs more
+    # than the query itself.
+    connection = session.connection()
     gpus_by_node: dict[str, list[GPU]] = defaultdict(list)
     uuids: dict[tuple[str, int], str] = {}
-    for node, index, model, memory, uuid, healthy, present in session.execute(
+    for node, index, model, memory, uuid, healthy, present in connection.execute(
         select(
             GpuRow.node,
             GpuRow.index,
@@ -50,7 +55,7 @@ def load(session: Session) -> StoreState:
             GpuRow.healthy,
             GpuRow.present,
         ).order_by(GpuRow.node, GpuRow.index)
-    ):
+    ).all():
         gpus_by_node[node].append(
             GPU(
                 index=index,
@@ -71,7 +76,7 @@ def load(session: Session) -> StoreState:
             cordoned=bool(cordoned),
             labels=dict(labels or {}),
         )
-        for name, cpu, memory, ready, cordoned, labels in session.execute(
+        for name, cpu, memory, ready, cordoned, labels in connection.execute(
             select(
                 NodeRow.name,
                 NodeRow.cpu_millis,
@@ -80,7 +85,7 @@ def load(session: Session) -> StoreState:
                 NodeRow.cordoned,
                 NodeRow.labels,
             ).order_by(NodeRow.name)
-        )
+        ).all()
     )
     queues = tuple(
         Queue(
@@ -91,7 +96,7 @@ def load(session: Session) -> StoreState:
             over_quota_weight=weight,
             priority=priority,
         )
-        for name, parent, deserved, limit, weight, priority in session.execute(
+        for name, parent, deserved, limit, weight, priority in connection.execute(
             select(
                 QueueRow.name,
                 QueueRow.parent,
@@ -100,13 +105,14 @@ def load(session: Session) -> StoreState:
                 QueueRow.over_quota_weight,
                 QueueRow.priority,
             ).order_by(QueueRow.name)
-        )
+        ).all()
     )
-    placements = _placements(session)
+    placements = _placements(connection)
+    requests: dict[tuple[int, int, int, int], ReplicaRequest] = {}
     jobs = []
     requeue: dict[str, bool] = {}
     created: dict[str, float] = {}
-    for row in session.execute(
+    for row in connection.execute(
         select(
             JobRow.id,
             JobRow.queue,
@@ -127,7 +133,7 @@ def load(session: Session) -> StoreState:
         )
         .where(JobRow.status.in_(("pending", "running")))
         .order_by(JobRow.created_at, JobRow.id)
-    ):
+    ).all():
         (
             job_id,
             queue,
@@ -147,22 +153,23 @@ def load(session: Session) -> StoreState:
             job_requeue,
         ) = row
         running = status == "running"
+        shape = (cpu, memory, gpu_milli, gpu_memory)
+        request = requests.get(shape)
+        if request is None:  # jobs come in few shapes: one (immutable) request object per shape
+            request = requests[shape] = ReplicaRequest(
+                cpu_millis=cpu, memory_mib=memory, gpu_milli=gpu_milli, gpu_memory_mib=gpu_memory
+            )
         jobs.append(
             Job(
                 id=job_id,
                 queue=queue,
-                request=ReplicaRequest(
-                    cpu_millis=cpu,
-                    memory_mib=memory,
-                    gpu_milli=gpu_milli,
-                    gpu_memory_mib=gpu_memory,
-                ),
+                request=request,
                 replicas=replicas,
                 priority=priority,
                 preemptible=bool(preemptible),
                 created_at=created_at,
                 user=user,
-                status=JobStatus(status),
+                status=_STATUS[status],
                 placements=placements.get(job_id, ()) if running else (),
                 # A job counts as started when it was bound, even before its agent reports.
                 started_at=(started_at or updated_at) if running else None,
@@ -179,23 +186,23 @@ def load(session: Session) -> StoreState:
     )
 
 
-def _placements(session: Session) -> dict[str, tuple[ReplicaPlacement, ...]]:
+def _placements(connection: Connection) -> dict[str, tuple[ReplicaPlacement, ...]]:
     grants: dict[tuple[str, int], list[GpuGrant]] = defaultdict(list)
-    for job_id, replica, index, milli in session.execute(
+    for job_id, replica, index, milli in connection.execute(
         select(
             AllocationRow.job_id,
             AllocationRow.replica,
             AllocationRow.gpu_index,
             AllocationRow.milli,
         ).order_by(AllocationRow.gpu_index)
-    ):
+    ).all():
         grants[(job_id, replica)].append(GpuGrant(gpu_index=index, milli=milli))
     placed: dict[str, list[ReplicaPlacement]] = defaultdict(list)
-    for job_id, replica, node in session.execute(
+    for job_id, replica, node in connection.execute(
         select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node).order_by(
             ReplicaRow.job_id, ReplicaRow.replica
         )
-    ):
+    ).all():
         placed[job_id].append(
             ReplicaPlacement(
                 replica=replica, node=node, gpus=tuple(grants.get((job_id, replica), ()))

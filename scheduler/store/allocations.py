@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.store import bulk
@@ -81,11 +82,18 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 
 
 def _move_milli(session: Session, changes: Iterable[tuple[str, int, int]]) -> None:
-    """Add each change to its GPU's allocated_milli (the check constraint guards the sum)."""
+    """Add each change to its GPU's allocated_milli (the check constraint guards the sum).
+
+    A share of a GPU the store does not know is refused (on PostgreSQL no foreign key does it).
+    """
     per_gpu: dict[tuple[str, int], int] = defaultdict(int)
     for node, index, milli in changes:
         per_gpu[(node, index)] += milli
-    bulk.add_to_gpus(session, _gpus, [(n, i, d) for (n, i), d in per_gpu.items() if d])
+    moved = [(n, i, d) for (n, i), d in per_gpu.items() if d]
+    if bulk.add_to_gpus(session, _gpus, moved) != len(moved):
+        raise IntegrityError(
+            "move allocated_milli", None, LookupError("a share names a GPU the store lacks")
+        )
 
 
 def of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[AllocationRow]]:

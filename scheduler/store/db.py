@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -54,9 +54,53 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration (`alembic upgrade head`)."""
+    """Bring the schema to the newest migration (`alembic upgrade head`).
+
+    A schema already at the head is recognised with one query, without importing Alembic (its
+    import costs a large part of a restart).
+    """
+    head = _head_revision()
+    if head is not None and _current_revisions(engine) == {head}:
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _current_revisions(engine: Engine) -> set[str]:
+    """The revisions in the database's alembic_version table (empty when there is none)."""
+    with engine.connect() as connection:
+        try:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return {str(version) for (version,) in rows}
+        except DBAPIError:
+            return set()
+
+
+def _head_revision() -> str | None:
+    """The newest migration's id, read from the migration files; None when that is not clear
+    (several heads, a file it cannot read): Alembic then decides."""
+    revisions: dict[str, object] = {}
+    try:
+        for path in (MIGRATIONS / "versions").glob("*.py"):
+            names: dict[str, object] = {}
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            names[target.id] = node.value.value
+            if isinstance(names.get("revision"), str):
+                revisions[str(names["revision"])] = names.get("down_revision")
+    except (OSError, SyntaxError, ValueError):
+        return None
+    heads = set(revisions) - {down for down in revisions.values() if isinstance(down, str)}
+    if len(heads) != 1 or any(
+        not (down is None or isinstance(down, str)) for down in revisions.values()
+    ):
+        return None  # branches or merge points (tuples): let Alembic work it out
+    return heads.pop()

@@ -153,6 +153,8 @@ class AllocationRow(Base):
 
     Two guards keep a GPU from being handed out twice: one row per (replica, GPU), and the GPU's
     `allocated_milli` (checked 0..1000) moves with every insert and delete in the same transaction.
+    On PostgreSQL the foreign keys here and on `replicas` are not in the schema (migration 0002):
+    the bind statement checks the same references for a whole cycle at once.
     """
 
     __tablename__ = "allocations"

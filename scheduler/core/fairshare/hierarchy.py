@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from fractions import Fraction
 
-from scheduler.core.fairshare.ordering import queue_order_key
+from scheduler.core.fairshare.ordering import Ratio, queue_order_key
 from scheduler.core.fairshare.tree import QueueTree
 from scheduler.core.model import Resources
 
@@ -74,6 +75,7 @@ def queue_path_order_key(
     *,
     allocated: Mapping[str, Resources],
     fair_shares: Mapping[str, Resources],
+    ratio: Ratio = Fraction,
 ) -> tuple[object, ...]:
     """Sort key of a leaf by its whole path: the smallest key is the leaf pick_leaf_queue picks.
 
@@ -81,7 +83,10 @@ def queue_path_order_key(
     (see subtree_allocated). Each level contributes its queue_order_key, then its name.
     """
     key: list[object] = []
+    none = Resources()
     for name in path:
-        key.append(queue_order_key(allocated.get(name, Resources()), fair_shares.get(name, Resources())))
+        key.append(
+            queue_order_key(allocated.get(name, none), fair_shares.get(name, none), ratio)
+        )
         key.append(name)
     return tuple(key)

@@ -16,7 +16,8 @@ from scheduler.core.fairshare import (
     order_pending_jobs,
     snapshot_fair_shares,
 )
-from scheduler.core.fairshare.hierarchy import queue_path, queue_path_order_key
+from scheduler.core.fairshare.hierarchy import queue_path_order_key
+from scheduler.core.fairshare.ordering import Ratio, scaled_ratio
 from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for
 from scheduler.core.fairshare.tree import QueueTree
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus, Resources, Snapshot
@@ -41,6 +42,10 @@ class ProportionPlugin:
         self.fair_share: dict[str, Resources] = {}
         self.allocated: dict[str, Resources] = {}
         self.ancestors: dict[str, list[str]] = {}
+        self.paths: dict[str, tuple[str, ...]] = {}
+        self._memo: dict[tuple[object, ...], object] = {}
+        """Answers that depend only on what queues hold; emptied whenever that changes."""
+        self.ratio: Ratio = Fraction
         self.error: str | None = None
 
     def on_session_open(self, session: Session) -> None:
@@ -62,7 +67,10 @@ class ProportionPlugin:
                 chain.append(parent)
                 parent = tree.queues[parent].parent
             self.ancestors[name] = chain
+            self.paths[name] = tuple(reversed(chain))
             self.allocated[name] = Resources()
+        # Shares stay fixed for the session, so queue keys can be plain scaled integers.
+        self.ratio = scaled_ratio(self.fair_share.values()) or Fraction
         for job_id in session.placements:
             job = session.jobs.get(job_id)
             if job is not None:
@@ -83,6 +91,7 @@ class ProportionPlugin:
         amount = job.total_request.scaled(sign)
         for name in self.ancestors.get(job.queue, ()):
             self.allocated[name] = self.allocated[name] + amount
+        self._memo.clear()  # queue keys and reclaim gates depend on what queues hold
 
     def _rank_users(self, session: Session) -> None:
         """Inside each leaf queue, no single user starves the others (see fairshare.users)."""
@@ -101,11 +110,16 @@ class ProportionPlugin:
 
     def _queue_key(self, queue: str) -> object:
         """Through the tree: at every level, the subtree furthest below its fair share first."""
+        memo_key = ("queue-key", queue)
+        if memo_key in self._memo:
+            return self._memo[memo_key]
         tree = self.tree
         if tree is None or queue not in tree.queues:
             return (1,)  # jobs of unknown queues last (they are vetoed with a reason)
-        return (0, queue_path_order_key(queue_path(tree, queue), allocated=self.allocated,
-                                        fair_shares=self.fair_share))
+        key = (0, queue_path_order_key(self.paths[queue], allocated=self.allocated,
+                                       fair_shares=self.fair_share, ratio=self.ratio))
+        self._memo[memo_key] = key
+        return key
 
     # -- questions -------------------------------------------------------------------------
     def _broken(self, job: Job) -> ReasonItem:
@@ -158,6 +172,12 @@ class ProportionPlugin:
 
     def _reclaim_gate(self, job: Job) -> ReasonItem | None:
         """A queue may reclaim only while it stays within its fair share with the job placed."""
+        memo_key = ("reclaim-gate", job.queue, job.total_request)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self._reclaim_gate_now(job)
+        return self._memo[memo_key]  # type: ignore[return-value]
+
+    def _reclaim_gate_now(self, job: Job) -> ReasonItem | None:
         share = self.fair_share.get(job.queue, Resources())
         held = self.allocated.get(job.queue, Resources())
         after = held + job.total_request

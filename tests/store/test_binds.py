@@ -1,0 +1,132 @@
+"""Starting jobs in bulk (the cycle's commit), on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scheduler.inventory import GpuInventory, NodeInventory
+from scheduler.store import binds, invariants, jobs, nodes
+from scheduler.store.binds import ReplicaStart
+from scheduler.store.db import session_factory
+from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, QueueRow, ReplicaRow
+
+
+def _seed(engine: Engine, job_ids: list[str]) -> None:
+    with session_factory(engine)() as session:
+        session.add(QueueRow(name="q", deserved_milli=0, created_at=0.0))
+        for name in ("n1", "n2"):
+            gpus = tuple(GpuInventory(i, f"GPU-{name}-{i}", "A100", 81920) for i in range(2))
+            nodes.upsert(session, NodeInventory(name, 8000, 64000, gpus=gpus), now=0.0)
+        for job_id in job_ids:
+            jobs.add(
+                session,
+                JobRow(id=job_id, queue="q", command=["true"], env={}, created_at=0.0,
+                       updated_at=0.0, reason={"summary": "waiting"},
+                       replicas=2 if job_id == "gang" else 1),
+            )
+        session.commit()
+
+
+def _start(engine: Engine, starts: dict[str, list[ReplicaStart]]) -> set[str]:
+    uuids = {(n, i): f"GPU-{n}-{i}" for n in ("n1", "n2") for i in range(2)}
+    with session_factory(engine)() as session:
+        started = binds.start_pending(session, starts, uuids=uuids, now=5.0)
+        session.commit()
+    return started
+
+
+def test_jobs_start_with_their_replicas_shares_and_one_event_each(engine: Engine) -> None:
+    _seed(engine, ["half", "gang", "cpu", "gone"])
+    with session_factory(engine)() as session:
+        session.execute(update(JobRow).where(JobRow.id == "gone").values(status="cancelled"))
+        session.commit()
+    started = _start(engine, {
+        "half": [ReplicaStart(0, "n1", ((0, 500),))],
+        # a gang over both nodes: its event names both, sorted
+        "gang": [ReplicaStart(0, "n2", ((0, 1000), (1, 1000))), ReplicaStart(1, "n1", ((1, 1000),))],
+        "cpu": [ReplicaStart(0, "n2")],
+        "gone": [ReplicaStart(0, "n1", ((0, 500),))],  # cancelled since the snapshot: skipped
+    })
+    assert started == {"half", "gang", "cpu"}
+    with session_factory(engine)() as session:
+        status = dict(session.execute(select(JobRow.id, JobRow.status)).all())
+        assert status == {"half": "running", "gang": "running", "cpu": "running", "gone": "cancelled"}
+        row = session.get(JobRow, "gang")
+        assert row is not None and row.reason is None and row.attempts == 1
+        held = dict(session.execute(select(GpuRow.uuid, GpuRow.allocated_milli)).all())
+        # GPU-n1-0: half's 500 only (the cancelled job's share was not written)
+        assert held == {"GPU-n1-0": 500, "GPU-n1-1": 1000, "GPU-n2-0": 1000, "GPU-n2-1": 1000}
+        shares = session.execute(
+            select(AllocationRow.job_id, AllocationRow.replica, AllocationRow.gpu_uuid,
+                   AllocationRow.milli).order_by(AllocationRow.gpu_uuid)
+        ).all()
+        assert [tuple(s) for s in shares] == [
+            ("half", 0, "GPU-n1-0", 500), ("gang", 1, "GPU-n1-1", 1000),
+            ("gang", 0, "GPU-n2-0", 1000), ("gang", 0, "GPU-n2-1", 1000),
+        ]
+        replicas = session.execute(
+            select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node, ReplicaRow.state)
+        ).all()
+        assert sorted(tuple(r) for r in replicas) == [
+            ("cpu", 0, "n2", "assigned"), ("gang", 0, "n2", "assigned"),
+            ("gang", 1, "n1", "assigned"), ("half", 0, "n1", "assigned"),
+        ]
+        bound = session.execute(
+            select(EventRow.job_id, EventRow.at, EventRow.data)
+            .where(EventRow.kind == "job.bound").order_by(EventRow.id)
+        ).all()
+        # in the order they were given
+        assert [tuple(e) for e in bound] == [
+            ("half", 5.0, {"nodes": ["n1"]}),
+            ("gang", 5.0, {"nodes": ["n1", "n2"]}),
+            ("cpu", 5.0, {"nodes": ["n2"]}),
+        ]
+        assert invariants.violations(session) == []
+
+
+def test_an_overfull_gpu_rejects_the_whole_start(engine: Engine) -> None:
+    _seed(engine, ["a", "b", "c"])
+    _start(engine, {"a": [ReplicaStart(0, "n1", ((0, 600),))]})
+    # b alone would fit, but c's 600 on top of a's 600 does not: nothing of this batch is kept.
+    with pytest.raises(IntegrityError):
+        _start(engine, {
+            "b": [ReplicaStart(0, "n1", ((1, 300),))],
+            "c": [ReplicaStart(0, "n1", ((0, 600),))],
+        })
+    with session_factory(engine)() as session:
+        status = dict(session.execute(select(JobRow.id, JobRow.status)).all())
+        assert status == {"a": "running", "b": "pending", "c": "pending"}
+        assert session.scalar(select(GpuRow.allocated_milli).where(GpuRow.index == 1)) == 0
+        assert invariants.violations(session) == []
+
+
+def test_a_start_on_an_unknown_gpu_is_refused(engine: Engine) -> None:
+    _seed(engine, ["a"])
+    with pytest.raises(IntegrityError):
+        _start(engine, {"a": [ReplicaStart(0, "n1", ((7, 500),))]})
+    with session_factory(engine)() as session:
+        assert session.scalar(select(JobRow.status)) == "pending"
+
+
+def test_a_start_on_an_unknown_node_is_refused(engine: Engine) -> None:
+    _seed(engine, ["a"])
+    with pytest.raises(IntegrityError):
+        _start(engine, {"a": [ReplicaStart(0, "n9")]})
+    with session_factory(engine)() as session:
+        assert session.scalar(select(JobRow.status)) == "pending"
+
+
+def test_the_invariant_walker_names_orphaned_replicas_and_shares(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's foreign keys refuse the orphans outright")
+    _seed(engine, ["a"])
+    with session_factory(engine)() as session:
+        session.add(ReplicaRow(job_id="ghost", replica=0, node="n9", state="assigned"))
+        session.add(AllocationRow(job_id="a", replica=3, node="n1", gpu_index=0, milli=100))
+        session.commit()
+        found = invariants.violations(session)
+    assert "replica 0 of unknown job ghost" in found
+    assert "replica 0 of job ghost is on unknown node n9" in found
+    assert "a share of GPU n1/0 belongs to no replica (a/3)" in found
