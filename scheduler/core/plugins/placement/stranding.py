@@ -62,7 +62,8 @@ def per_gpu_weights(shapes: Sequence[TypicalShape]) -> tuple[TypicalShape, ...]:
     up to k GPUs at the shape's full frequency. Left at full weight it outvotes the one-GPU and
     sharing shapes on every node with whole GPUs free (the packing it causes left more GPUs idle on
     the multi-GPU and model-constrained traces); at 1/k a multi-GPU shape counts as much per GPU
-    it asks for as a one-GPU shape does per pod.
+    it asks for as a one-GPU shape does per pod. Not a win everywhere: docs/placement.md lists a
+    sharing-heavy mix with a few multi-GPU pods where full weights do better.
     """
     if all(shape.gpu_count <= 1 for shape in shapes):
         return tuple(shapes)
