@@ -14,6 +14,7 @@ from scheduler.core.plugins.placement.stranding import (
     StrandedFragmentation,
     StrandingScorer,
     mix_cpu_per_gpu,
+    per_gpu_weights,
     stranded,
 )
 from scheduler.core.state import ClusterState
@@ -205,3 +206,28 @@ def test_memo_starts_over_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
         measure.of("T4", 50_000, free)
         assert len(measure._memo) <= 3
     assert measure.of("T4", 50_000, [1000]) == measure._compute("T4", 50_000, (1000,))
+
+
+def test_multi_gpu_shapes_weigh_per_gpu() -> None:
+    shapes = (TypicalShape(1000, MILLI_PER_GPU, 1, frozenset(), 0.5),
+              TypicalShape(1000, MILLI_PER_GPU, 4, frozenset(), 0.3),
+              TypicalShape(1000, 0, 0, frozenset(), 0.2))
+    # 4-GPU shape: 0.3 / 4 = 0.075; the total 0.775 is scaled back to 1.0.
+    weights = [s.weight for s in per_gpu_weights(shapes)]
+    assert weights == pytest.approx([0.5 / 0.775, 0.075 / 0.775, 0.2 / 0.775])
+    assert sum(weights) == pytest.approx(1.0)
+    one_gpu_only = shapes[:1] + shapes[2:]
+    assert per_gpu_weights(one_gpu_only) == one_gpu_only
+
+
+def test_breaking_a_whole_node_costs_a_multi_gpu_shape_per_gpu() -> None:
+    # Shapes: one whole GPU and eight whole GPUs, equally frequent. A one-GPU pod on an idle 8-GPU
+    # node leaves 7 GPUs the 8-GPU shape cannot use. FGD: Δ = −0.5 × 7,000 → int(sigmoid(−3.5) ×
+    # 100) = 2. Here the 8-GPU shape weighs 0.5 / 8, rescaled to 1/9: Δ = −7,000 / 9 → 31.
+    shapes = (TypicalShape(1000, MILLI_PER_GPU, 1, frozenset(), 0.5),
+              TypicalShape(1000, MILLI_PER_GPU, 8, frozenset(), 0.5))
+    state = ClusterState([make_node("idle", cpu=100_000, gpus=8)])
+    request = ReplicaRequest(1000, 1024, MILLI_PER_GPU)
+    context = PlacementContext(typical_shapes=shapes)
+    assert FgdScorer(context)(state, 0, request)[0] == 2
+    assert StrandingScorer(context)(state, 0, request)[0] == 31

@@ -9,6 +9,10 @@ whole mix, not from copies of one shape). Idle GPUs beyond that are fragmented. 
 this is exactly FGD's measure; CPU-heavy work (CPU-only pods above all) moves away from nodes whose
 GPUs still need that CPU, and CPU-poor nodes (P100, V100M16) get the low-CPU GPU pods.
 
+One more change to FGD's shape mix: a k-GPU shape weighs 1/k of its frequency (`per_gpu_weights`).
+Its all-or-nothing term (every idle GPU of a node with fewer than k whole GPUs free) otherwise
+outvotes the one-GPU and sharing shapes wherever whole GPUs are free.
+
 The node score is FGD's truncated `int(sigmoid(Δ/1000)·100)`: coarse on purpose, ties go to the
 earliest node in the session order (the published protocol shows coarse scores beat the exact Δ).
 Scores depend only on the node's state and the request shape, so `ScoredPlacement`'s cache holds.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +52,27 @@ def mix_cpu_per_gpu(shapes: Sequence[TypicalShape]) -> int:
     if not total:
         return 1
     return max(1, int(SHARE_CPU * sum(weight * cpu for weight, cpu in pairs) / total))
+
+
+def per_gpu_weights(shapes: Sequence[TypicalShape]) -> tuple[TypicalShape, ...]:
+    """The shapes with a k-GPU shape's weight divided by k, rescaled to the same total weight.
+
+    FGD's term for a multi-GPU shape is all or nothing: on a node with fewer than k whole GPUs free
+    every idle GPU counts as its fragment, so one pod that breaks a whole node moves that term by
+    up to k GPUs at the shape's full frequency. Left at full weight it outvotes the one-GPU and
+    sharing shapes on every node with whole GPUs free (the packing it causes left more GPUs idle on
+    the multi-GPU and model-constrained traces); at 1/k a multi-GPU shape counts as much per GPU
+    it asks for as a one-GPU shape does per pod. Not a win everywhere: docs/placement.md lists a
+    sharing-heavy mix with a few multi-GPU pods where full weights do better.
+    """
+    if all(shape.gpu_count <= 1 for shape in shapes):
+        return tuple(shapes)
+    total = sum(shape.weight for shape in shapes)
+    scaled = [replace(s, weight=s.weight / s.gpu_count) if s.gpu_count > 1 else s for s in shapes]
+    new_total = sum(shape.weight for shape in scaled)
+    if not new_total:
+        return tuple(scaled)
+    return tuple(replace(s, weight=s.weight * total / new_total) for s in scaled)
 
 
 def stranded(
@@ -135,7 +161,7 @@ class StrandingScorer:
     """Score = int(sigmoid((stranded_before − stranded_after)/1000) × 100); sharing tries every GPU."""
 
     def __init__(self, context: PlacementContext) -> None:
-        self.fragmentation = StrandedFragmentation(context.typical_shapes)
+        self.fragmentation = StrandedFragmentation(per_gpu_weights(context.typical_shapes))
         self._memo: dict[tuple[object, ...], Scored] = {}
 
     def __call__(self, state: ClusterState, i: int, request: ReplicaRequest) -> Scored:
