@@ -394,11 +394,6 @@ def rule_bound(
             if beside[i]:
                 m.row([*beside[i], (X[i, ci, last], -1.0)], upper=0.0)
         m.row(gpu_row, upper=float(c.count * c.gpus))
-        # No GPU holds three shares above 1000/3, nor one above 2000/3 and another above 1000/3.
-        m.row([(X[i, ci, last], float(types[i].gpus) if types[i].whole else
-                (1.0 if 3 * types[i].share > 2 * MILLI_PER_GPU else
-                 0.5 if 3 * types[i].share > MILLI_PER_GPU else 0.0))
-               for i in here if types[i].gpus], upper=float(c.count * c.gpus))
 
     value, status = m.solve(time_limit=time_limit, integer=integer)
     if verbose and m.solution:
