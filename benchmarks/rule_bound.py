@@ -344,17 +344,17 @@ def rule_bound(
             if a != b and dominates(types[a], types[b]):
                 for k in range(K):
                     m.row([(o[a, k], 1.0), (o[b, k], -1.0)], lower=0.0)
-    # Once t fits nowhere (end of epoch k-1) no pod that needs at least what t needs is placed
-    # later: nothing frees capacity. For each type, the forced types it dominates (the minimal
-    # ones: a forced type dominated by another listed one adds nothing, its o is larger).
+    # Once f fits nowhere (end of epoch k-1) no pod that needs at least what f needs is placed
+    # later: nothing frees capacity. For each type, the forced types it dominates; only the
+    # maximal ones (a forced type that another listed one dominates has the smaller o).
     for u in range(len(types)):
-        under = [t for t in forced_ids if dominates(types[u], types[t])]
-        under = [t for t in under
-                 if not any(s != t and dominates(types[t], types[s]) for s in under)]
-        for t in under:
+        under = [f for f in forced_ids if dominates(types[u], types[f])]
+        under = [f for f in under
+                 if not any(g != f and dominates(types[g], types[f]) for g in under)]
+        for f in under:
             for k in range(1, K):
                 if arrivals[u][k] and placed_in[u, k]:
-                    m.row([*placed_in[u, k], (o[t, k - 1], float(arrivals[u][k]))],
+                    m.row([*placed_in[u, k], (o[f, k - 1], float(arrivals[u][k]))],
                           upper=float(arrivals[u][k]))
 
     # The end state fits each class.
