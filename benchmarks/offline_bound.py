@@ -104,6 +104,10 @@ def free_choice_bound(nodes: Sequence[Node], pods: Sequence[TracePod], *, intege
     return 100.0 * h.getInfo().objective_function_value / total_milli
 
 
+bound = free_choice_bound
+"""The name this function had before the rule bound existed (tests/core use it)."""
+
+
 def offline_greedy(nodes: tuple[Node, ...], pods: tuple[TracePod, ...], *, policy: str) -> float:
     """GPU allocation % of placing `pods` largest GPU request first with `policy` (feasible)."""
     ordered = sorted(pods, key=lambda pod: (-pod.request.gpu_milli, -pod.request.cpu_millis))
