@@ -166,7 +166,7 @@ class _Model:
         self.row_lower.append(lower)
         self.row_upper.append(upper)
 
-    def solve(self, *, time_limit: float, integer: bool, threads: int = 1) -> tuple[float, str]:
+    def solve(self, *, time_limit: float, integer: bool) -> tuple[float, str]:
         lp = highspy.HighsLp()
         lp.num_col_ = len(self.lower)
         lp.num_row_ = len(self.row_lower)
@@ -190,7 +190,8 @@ class _Model:
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(time_limit))
-        h.setOptionValue("threads", threads)
+        # No "threads" option: HiGHS's scheduler is global, and a second value in the same
+        # process (the free-choice LP ran first) makes run() fail with status "Not Set".
         h.passModel(lp)
         if self.verbose:
             print(f"model: {lp.num_col_} columns, {lp.num_row_} rows, {len(self.index)} nonzeros, "
