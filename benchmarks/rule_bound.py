@@ -193,6 +193,10 @@ class _Model:
         # No "threads" option: HiGHS's scheduler is global, and a second value in the same
         # process (the free-choice LP ran first) makes run() fail with status "Not Set".
         h.passModel(lp)
+        if not (integer and self.integer):
+            # The interior-point solver: 5-10 s on every trace, where dual simplex sometimes
+            # wandered past 300 s (gpushare60).
+            h.setOptionValue("solver", "ipm")
         if self.verbose:
             print(f"model: {lp.num_col_} columns, {lp.num_row_} rows, {len(self.index)} nonzeros, "
                   f"{len(self.integer)} binaries", flush=True)
