@@ -5,7 +5,8 @@
     python benchmarks/policy_table.py --table results.json [--bound bound.json]
 
 Each run is one seed of `scheduler.sim.replay.replay` at 130% arrived; the table shows the median
-and range over seeds of alloc % at 130, next to the published FGD figure and the offline bound.
+and range over seeds of alloc % at 130, next to the published FGD figure and the rule bound
+(benchmarks/offline_bound.py).
 A trace name without a slash means data/alibaba-gpu-v2023/openb_pod_list_NAME.csv.
 """
 
@@ -76,7 +77,7 @@ def table(rows: list[list[object]], bound: dict[str, float]) -> str:
         runs.setdefault((str(trace), str(policy)), []).append(float(str(value)))
         seconds.setdefault((str(trace), str(policy)), []).append(float(str(cpu)))
     policies = sorted({policy for _, policy in runs}, key=lambda p: (p != "fgd", p))
-    lines = ["| trace | " + " | ".join(policies) + " | published FGD | offline bound |",
+    lines = ["| trace | " + " | ".join(policies) + " | published FGD | rule bound (upper) |",
              "|---" * (len(policies) + 3) + "|"]
     for trace in sorted({trace for trace, _ in runs}):
         cells = []

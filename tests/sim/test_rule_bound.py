@@ -1,0 +1,178 @@
+"""The rule bound (benchmarks/rule_bound.py) is never below what a rule-obeying run reaches.
+
+Checked two ways: against the exact optimum of the game on tiny clusters (every choice of every
+rule-obeying run enumerated), and against the policies of the core replayed on small clusters.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+
+import pytest
+
+from benchmarks.offline_bound import free_choice_bound
+from benchmarks.rule_bound import PodType, dominates, epoch_ends, pod_type, rule_bound
+from scheduler.core.model import GPU, MILLI_PER_GPU, Node, ReplicaRequest
+from scheduler.sim.protocol import build_workload
+from scheduler.sim.replay import replay
+from scheduler.sim.trace import TracePod
+
+NodeState = tuple[int, int, tuple[int, ...]]  # free CPU, free memory, sorted free GPU shares
+
+
+def node(name: str, cpu: int, memory: int, gpus: int, model: str = "G2") -> Node:
+    return Node(name, cpu, memory, tuple(GPU(i, model, 16_000) for i in range(gpus)), max_pods=1001)
+
+
+def pod(name: str, cpu: int, memory: int, milli: int, models: frozenset[str] = frozenset()) -> TracePod:
+    return TracePod(name, ReplicaRequest(cpu, memory, milli, gpu_models=models))
+
+
+def game_optimum(nodes: list[Node], pods: list[TracePod]) -> int:
+    """Most GPU thousandths any rule-obeying run can hold at the end (exhaustive search)."""
+    models = tuple(n.gpu_model for n in nodes)
+
+    def options(state: tuple[NodeState, ...], r: ReplicaRequest) -> list[tuple[NodeState, ...]]:
+        result = set()
+        for i, (cpu, mem, gpus) in enumerate(state):
+            if r.cpu_millis > cpu or r.memory_mib > mem:
+                continue
+            if r.gpu_models and models[i] not in r.gpu_models:
+                continue
+            if r.whole_gpus:
+                free = [g for g in gpus if g == MILLI_PER_GPU]
+                if len(free) < r.whole_gpus:
+                    continue
+                rest = list(gpus)
+                for _ in range(r.whole_gpus):
+                    rest.remove(MILLI_PER_GPU)
+                choices = [tuple(sorted(rest + [0] * r.whole_gpus))]
+            elif r.gpu_milli:
+                choices = []
+                for g in set(gpus):
+                    if g >= r.gpu_milli:
+                        rest = list(gpus)
+                        rest.remove(g)
+                        choices.append(tuple(sorted([*rest, g - r.gpu_milli])))
+            else:
+                choices = [gpus]
+            for after in choices:
+                new = list(state)
+                new[i] = (cpu - r.cpu_millis, mem - r.memory_mib, after)
+                result.add(tuple(new))
+        return list(result)
+
+    @cache
+    def best(j: int, state: tuple[NodeState, ...]) -> int:
+        if j == len(pods):
+            return 0
+        r = pods[j].request
+        nexts = options(state, r)
+        if not nexts:  # fits nowhere: rejected, the run goes on
+            return best(j + 1, state)
+        return r.gpu_milli + max(best(j + 1, s) for s in nexts)  # fits: MUST be placed
+
+    start = tuple((n.cpu_millis, n.memory_mib, tuple(MILLI_PER_GPU for _ in n.gpus)) for n in nodes)
+    return best(0, start)
+
+
+def percent(milli: int, nodes: list[Node]) -> float:
+    return 100.0 * milli / (sum(len(n.gpus) for n in nodes) * MILLI_PER_GPU)
+
+
+def test_two_810_pods_take_both_gpus_before_the_whole_ones_arrive() -> None:
+    # The rule forces both 810 pods onto the two GPUs; the whole-GPU pods then fit nowhere.
+    nodes = [node("a", 8000, 8000, 1), node("b", 8000, 8000, 1)]
+    pods = [pod("p1", 1000, 100, 810), pod("p2", 1000, 100, 810),
+            pod("w1", 1000, 100, 1000), pod("w2", 1000, 100, 1000)]
+    truth = percent(game_optimum(nodes, pods), nodes)
+    assert truth == pytest.approx(81.0)
+    bound = rule_bound(nodes, pods, epochs=4, forced=3).percent
+    assert truth - 1e-6 <= bound < 100.0
+    # An all-knowing packer free to drop pods would take the two whole GPUs.
+    assert free_choice_bound(nodes, pods, integer=False) == pytest.approx(100.0)
+    # With integral switches the bound is exact here.
+    assert rule_bound(nodes, pods, epochs=4, forced=3, integer=True).percent == pytest.approx(81.0)
+
+
+def test_a_pod_that_fits_nowhere_keeps_fitting_nowhere() -> None:
+    # The CPU-only pod eats node a's CPU; the whole GPU on a is stranded; b holds one share.
+    nodes = [node("a", 4000, 8000, 1), node("b", 4000, 8000, 1)]
+    pods = [pod("c", 3500, 100, 0), pod("s", 1000, 100, 500), pod("w", 1000, 100, 1000),
+            pod("s2", 1000, 100, 500)]
+    truth = percent(game_optimum(nodes, pods), nodes)
+    bound = rule_bound(nodes, pods, epochs=4, forced=4).percent
+    assert truth - 1e-6 <= bound
+
+
+SHAPES = [
+    (1000, 2000, 810), (2000, 3000, 470), (1000, 1000, 160), (3000, 4000, 1000), (2000, 1000, 320),
+    (4000, 6000, 0), (1500, 2000, 650), (6000, 8000, 2000), (500, 500, 230), (2000, 2000, 1000),
+]
+
+
+def random_case(seed: int) -> tuple[list[Node], list[TracePod]]:
+    rng = random.Random(seed)
+    nodes = [node(f"n{i}", rng.choice([6000, 8000, 12000]), rng.choice([8000, 16000]),
+                  rng.choice([1, 2, 2]), rng.choice(["G2", "T4"])) for i in range(rng.choice([2, 3]))]
+    pods = []
+    for j in range(rng.randint(6, 9)):
+        cpu, memory, milli = rng.choice(SHAPES)
+        models = frozenset({"T4"}) if milli and rng.random() < 0.15 else frozenset()
+        pods.append(pod(f"p{j}", cpu, memory, milli, models))
+    return nodes, pods
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_bound_is_at_least_the_game_optimum_on_tiny_clusters(seed: int) -> None:
+    nodes, pods = random_case(seed)
+    truth = percent(game_optimum(nodes, pods), nodes)
+    for epochs, forced, integer in ((len(pods), 10, False), (2, 3, False), (len(pods), 10, True)):
+        bound = rule_bound(nodes, pods, epochs=epochs, forced=forced, integer=integer)
+        assert bound.percent >= truth - 1e-6, (seed, epochs, forced, integer, bound, truth)
+
+
+def test_the_bound_bites_on_some_tiny_clusters() -> None:
+    # Not a vacuous check: on some cases the bound is below what a free chooser could place.
+    below = 0
+    for seed in range(40):
+        nodes, pods = random_case(seed)
+        rule = rule_bound(nodes, pods, epochs=len(pods), forced=10).percent
+        if rule < free_choice_bound(nodes, pods, integer=False) - 1.0:
+            below += 1
+    assert below >= 3
+
+
+def test_bound_is_above_every_policy_on_a_small_cluster() -> None:
+    from benchmarks.policy_table import trace_path
+    from scheduler.sim.trace import read_pods
+
+    rng = random.Random(7)
+    pods = rng.sample(read_pods(trace_path("default")), 400)
+    nodes = ([node(f"g2-{i}", 96000, 393216, 8, "G2") for i in range(8)]
+             + [node(f"t4-{i}", 104000, 524288, 2, "T4") for i in range(6)]
+             + [node(f"p100-{i}", 16000, 122880, 2, "P100") for i in range(6)])
+    for seed in (42, 43):
+        workload = build_workload(nodes, pods, seed=seed, arrive=1.3)
+        bound = rule_bound(workload.nodes, workload.pods, epochs=8, forced=20).percent
+        assert bound < 100.0
+        for policy in ("fgd", "stranding-fgd", "bestfit", "dotprod", "gpu-packing", "random"):
+            run = replay(nodes, pods, policy=policy, seed=seed, arrive=1.3)
+            value = run.alloc_at["130"]
+            assert value is not None and value <= bound + 0.01, (policy, seed, value, bound)
+
+
+def test_dominance_and_epochs() -> None:
+    whole = PodType(4000, 100, 1000, 1, frozenset())
+    share = PodType(1000, 100, 810, 1, frozenset())
+    assert dominates(whole, share) and not dominates(share, whole)
+    assert dominates(PodType(4000, 100, 1000, 1, frozenset({"T4"})),
+                     PodType(4000, 100, 1000, 1, frozenset({"T4", "G2"})))
+    assert not dominates(PodType(4000, 100, 1000, 1, frozenset()),
+                         PodType(4000, 100, 1000, 1, frozenset({"T4"})))
+    assert pod_type(pod("x", 1, 2, 2000)) == PodType(1, 2, 1000, 2, frozenset())
+    assert epoch_ends(10, 4) == [2, 5, 8, 10]
+    assert epoch_ends(100, 3, start=0.5) == [50, 75, 100]
+    with pytest.raises(ValueError):
+        epoch_ends(10, 0)
