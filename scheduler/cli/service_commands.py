@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -69,6 +70,7 @@ def _serve(
     from scheduler.service.loop import build_loop
     from scheduler.store.db import make_engine, session_factory, upgrade
 
+    sys.setswitchinterval(settings.gil_switch_interval_seconds)
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     upgrade(engine)
