@@ -2,6 +2,7 @@
 
     python benchmarks/mixes.py generate OUTDIR          # write OUTDIR/openb_pod_list_mix-*.csv
     python benchmarks/mixes.py compare OUTDIR --seeds 42-44 --jobs 2
+    python benchmarks/mixes.py generate OUTDIR --extra  # the seven extra mixes (other seeds)
 
 Every pod of every real list is put in one of five kinds: CPU-only, sharing (a share of one GPU),
 one whole GPU, multi-GPU, model-constrained (a `gpu_spec`). A mix draws 8,000 pods (fixed seed)
@@ -39,6 +40,18 @@ MIXES: dict[str, dict[str, float]] = {
     "mix-nocpu": {"share": 0.45, "whole": 0.50, "multi": 0.05},
 }
 
+# Seven more mixes (`--extra`), each with its own draw seed, used to check the per-GPU weights of
+# stranding-fgd (docs/placement.md); x-share50 is the one where stranding-fgd loses to fgd.
+EXTRA_MIXES: dict[str, tuple[int, dict[str, float]]] = {
+    "x-multi30": (11, {"cpu": 0.10, "share": 0.30, "whole": 0.30, "multi": 0.30}),
+    "x-multi10": (11, {"cpu": 0.05, "share": 0.45, "whole": 0.40, "multi": 0.10}),
+    "x-spec": (11, {"cpu": 0.05, "share": 0.40, "whole": 0.30, "multi": 0.10, "spec": 0.15}),
+    "x-share50": (11, {"cpu": 0.15, "share": 0.50, "whole": 0.30, "multi": 0.05}),
+    "y-share50": (12, {"cpu": 0.15, "share": 0.50, "whole": 0.30, "multi": 0.05}),
+    "y-share50b": (12, {"cpu": 0.05, "share": 0.55, "whole": 0.33, "multi": 0.07}),
+    "y-share40": (12, {"cpu": 0.15, "share": 0.40, "whole": 0.35, "multi": 0.10}),
+}
+
 
 def kind_of(row: dict[str, str]) -> str:
     count, milli = int(row["num_gpu"]), int(row["gpu_milli"])
@@ -67,13 +80,14 @@ def pools() -> dict[str, list[dict[str, str]]]:
     return by_kind
 
 
-def generate(out: Path, *, pods: int = 8000, seed: int = 7) -> list[Path]:
-    """Write one pod list per mix into `out`; returns their paths."""
+def generate(out: Path, *, pods: int = 8000, seed: int = 7, extra: bool = False) -> list[Path]:
+    """Write one pod list per mix into `out` (`extra`: the seven extra mixes); returns paths."""
     out.mkdir(parents=True, exist_ok=True)
     by_kind = pools()
     paths = []
-    for name, weights in MIXES.items():
-        rng = random.Random(f"{seed}-{name}")
+    chosen = EXTRA_MIXES if extra else {name: (seed, weights) for name, weights in MIXES.items()}
+    for name, (draw_seed, weights) in chosen.items():
+        rng = random.Random(f"{draw_seed}-{name}")
         kinds = [kind for kind in weights if by_kind[kind]]
         path = out / f"openb_pod_list_{name}.csv"
         with path.open("w", newline="") as handle:
@@ -95,8 +109,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="42-44")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--policies", default="fgd,stranding-fgd")
+    parser.add_argument("--extra", action="store_true", help="the seven extra mixes instead")
     args = parser.parse_args()
-    paths = generate(args.outdir)
+    paths = generate(args.outdir, extra=args.extra)
     if args.command == "generate":
         print("\n".join(str(path) for path in paths))
         return
