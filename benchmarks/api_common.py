@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, text
 
 from scheduler.store.db import make_engine
 from scheduler.store.scratch import scratch_postgres as store_scratch
@@ -116,3 +116,19 @@ def seed_jobs(
 
 def engine_for(url: str) -> Engine:
     return make_engine(url)
+
+
+def unbind_all(engine: Engine) -> None:
+    """Every unfinished job pending again, nothing allocated, no bind events, no leader."""
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM allocations"))
+        connection.execute(text("DELETE FROM replicas"))
+        connection.execute(text("UPDATE gpus SET allocated_milli = 0"))
+        connection.execute(
+            text(
+                "UPDATE jobs SET status = 'pending', reason = NULL, attempts = 0"
+                " WHERE status <> 'succeeded'"
+            )
+        )
+        connection.execute(text("DELETE FROM events WHERE kind = 'job.bound'"))
+        connection.execute(text("DELETE FROM leases"))

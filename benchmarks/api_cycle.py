@@ -19,7 +19,7 @@ import time
 import psycopg
 from sqlalchemy import Engine, text
 
-from benchmarks.api_common import engine_for, scratch_postgres, seed_cluster, seed_jobs
+from benchmarks.api_common import engine_for, scratch_postgres, seed_cluster, seed_jobs, unbind_all
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, snapshot
 from scheduler.service.loop import SchedulerLoop
@@ -51,15 +51,7 @@ def postgres_cpu(database: str) -> float:
 
 def reset(engine: Engine) -> None:
     """Every job pending again, nothing allocated, no bind events: the next run starts alike."""
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM allocations"))
-        connection.execute(text("DELETE FROM replicas"))
-        connection.execute(text("UPDATE gpus SET allocated_milli = 0"))
-        connection.execute(
-            text("UPDATE jobs SET status = 'pending', reason = NULL, attempts = 0")
-        )
-        connection.execute(text("DELETE FROM events WHERE kind = 'job.bound'"))
-        connection.execute(text("DELETE FROM leases"))
+    unbind_all(engine)
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE")

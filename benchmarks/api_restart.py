@@ -18,23 +18,17 @@ import threading
 import time
 
 import httpx
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
-from benchmarks.api_common import engine_for, scratch_postgres, seed_cluster, seed_jobs
+from benchmarks.api_common import (
+    engine_for,
+    scratch_postgres,
+    seed_cluster,
+    seed_jobs,
+    unbind_all,
+)
 from benchmarks.api_submit import _port, _start
 from scheduler.store.tables import EventRow
-
-
-def _reset(engine: Engine) -> None:
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM allocations"))
-        connection.execute(text("DELETE FROM replicas"))
-        connection.execute(text("UPDATE gpus SET allocated_milli = 0"))
-        connection.execute(
-            text("UPDATE jobs SET status = 'pending', reason = NULL WHERE status <> 'succeeded'")
-        )
-        connection.execute(text("DELETE FROM events WHERE kind = 'job.bound'"))
-        connection.execute(text("DELETE FROM leases"))
 
 
 def _one_restart(url: str, engine: Engine) -> tuple[float | None, float | None]:
@@ -101,7 +95,7 @@ def main() -> None:
         )
         for run in range(args.runs):
             if run:
-                _reset(engine)
+                unbind_all(engine)
             load = os.getloadavg()[0]
             healthy_at, bound_at = _one_restart(url, engine)
             api = f"{healthy_at:.2f} s" if healthy_at else "never"
