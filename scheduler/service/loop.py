@@ -200,7 +200,10 @@ class SchedulerLoop:
                     log.exception("scheduling cycle failed; retrying on the next wake-up")
                 spacing = cycle_spacing(self.settings, time.monotonic() - last)
                 try:
-                    await asyncio.wait_for(event.wait(), timeout=self.settings.cycle_period_seconds)
+                    # Not wait_for: on Python 3.11 it can swallow a cancel that lands as the
+                    # event fires, and the loop then never stops (a hung shutdown).
+                    async with asyncio.timeout(self.settings.cycle_period_seconds):
+                        await event.wait()
                     gap = spacing - (time.monotonic() - last)
                     await asyncio.sleep(max(self.settings.wake_debounce_seconds, gap))
                 except TimeoutError:
