@@ -22,6 +22,7 @@ from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
 from scheduler.service.loop import SchedulerLoop, build_loop
 from scheduler.service.settings import Settings
+from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import make_engine, session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,21 @@ def create_app(
     sessions, wakeup = scheduler_loop.sessions, scheduler_loop.wakeup
     metrics, redis = scheduler_loop.metrics, scheduler_loop.redis
     submissions = SubmitBatcher(sessions, wakeup)
+    # A token revoked through any replica is forgotten by every replica's cache at once (Redis).
+    principals = PrincipalCache()
+    revocations = Wakeup(
+        settings.redis, channel=f"{settings.redis_prefix}tokens", on_wake=principals.clear
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(scheduler_loop.run_forever()) if run_loop else None
+        tasks = [asyncio.create_task(revocations.listen_redis())]
+        if run_loop:
+            tasks.append(asyncio.create_task(scheduler_loop.run_forever()))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -70,7 +78,8 @@ def create_app(
     app.state.redis = redis
     app.state.metrics = metrics
     app.state.loop = scheduler_loop
-    app.state.principals = PrincipalCache()
+    app.state.principals = principals
+    app.state.revocations = revocations
     app.state.submissions = submissions
     for module in (queues, jobs, nodes, agents, tokens, health):
         app.include_router(module.router)

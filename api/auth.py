@@ -66,8 +66,9 @@ def _authenticate(session: Session, raw: str | None, *, now: float) -> tuple[Pri
 class PrincipalCache:
     """Recently authenticated tokens, trusted for `ttl` seconds so most requests skip the lookup.
 
-    Revoking through this process clears it at once; another replica's revocation takes
-    effect here within `ttl`. Rejected tokens are never cached.
+    Revoking through this process clears it at once, and so does a revocation through another
+    replica when Redis is configured (its message reaches every replica); without Redis another
+    replica's revocation takes effect here within `ttl`. Rejected tokens are never cached.
     """
 
     def __init__(self, ttl: float = 1.0) -> None:

@@ -90,9 +90,10 @@ SubmissionsDep = Annotated[batching.SubmitBatcher, Depends(get_submissions)]
 
 
 def forget_principals(request: Request) -> None:
-    """Drop cached principals: call after revoking tokens so the revocation holds at once."""
-    cache: PrincipalCache = request.app.state.principals
-    cache.clear()
+    """Drop cached principals here and (through Redis) in every replica: call after revoking
+    tokens so the revocation holds at once."""
+    revocations: Wakeup = request.app.state.revocations
+    revocations.notify()
 
 
 async def get_wakeup(request: Request) -> Wakeup:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,15 @@ CHANNEL = "gpusched:wake"
 class Wakeup:
     """A thread-safe 'something changed' signal the loop awaits."""
 
-    def __init__(self, redis_url: str = "", *, channel: str = CHANNEL) -> None:
+    def __init__(
+        self,
+        redis_url: str = "",
+        *,
+        channel: str = CHANNEL,
+        on_wake: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_wake = on_wake
+        """Also called on every wake-up, local or from Redis (e.g. to drop a cache)."""
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis_url = redis_url
@@ -62,6 +71,8 @@ class Wakeup:
     def local(self) -> None:
         """Wake this process's loop only (safe from any thread)."""
         self.pending.set()
+        if self._on_wake is not None:
+            self._on_wake()
         loop, event = self._loop, self._event
         if loop is not None and event is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop shut down in between

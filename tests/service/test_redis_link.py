@@ -174,3 +174,47 @@ def test_without_redis_the_store_lease_alone_decides(
         assert first.run_once().leader
         assert not second.run_once().leader
         assert first.run_once().leader
+
+
+def _revoke_and_ask_the_other(api_a: Api, api_b: Api, *, wait: float) -> int:
+    """A user token used on B, revoked through A; B's answer to it `wait` seconds later at most."""
+    api_a.queue("vision")
+    created = api_a.client.post(
+        "/v1/tokens",
+        json={"kind": "user", "name": "alice", "queues": ["vision"]},
+        headers=api_a.admin,
+    ).json()
+    user = {"Authorization": f"Bearer {created['token']}"}
+    assert api_b.client.get("/v1/jobs", headers=user).status_code == 200  # now cached on B
+    reply = api_a.client.delete(f"/v1/tokens/{created['id']}", headers=api_a.admin)
+    assert reply.status_code == 204
+    deadline = time.monotonic() + wait
+    while True:
+        code = api_b.client.get("/v1/jobs", headers=user).status_code
+        if code != 200 or time.monotonic() > deadline:
+            return code
+        time.sleep(0.02)
+
+
+def test_a_token_revoked_through_one_replica_is_refused_by_the_others_at_once(
+    engine: Engine, tmp_path: Path, prefix: str
+) -> None:
+    settings = _settings(tmp_path, REDIS, prefix)
+    with serve(engine, settings) as first, serve(engine, settings) as second:
+        second.client.app.state.principals.ttl = 3600.0  # type: ignore[attr-defined]
+        channel = f"{prefix}tokens"
+        client = redis.Redis.from_url(REDIS)
+        for _ in range(250):  # until both replicas' revocation listeners have subscribed
+            if client.pubsub_numsub(channel)[0][1] >= 2:
+                break
+            time.sleep(0.02)
+        assert _revoke_and_ask_the_other(first, second, wait=2.0) == 401
+
+
+def test_without_redis_another_replica_trusts_its_cache_until_the_ttl(
+    engine: Engine, tmp_path: Path, prefix: str
+) -> None:
+    settings = _settings(tmp_path, DEAD_REDIS, prefix)
+    with serve(engine, settings) as first, serve(engine, settings) as second:
+        second.client.app.state.principals.ttl = 3600.0  # type: ignore[attr-defined]
+        assert _revoke_and_ask_the_other(first, second, wait=0.3) == 200
