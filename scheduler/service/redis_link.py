@@ -96,6 +96,12 @@ class RedisLink:
                 log.warning("ignoring malformed live telemetry of node %s in Redis", name)
         return live
 
+    # -- messages -----------------------------------------------------------------------------
+
+    def publish(self, channel: str, message: bytes = b"1") -> bool:
+        """Publish on `channel` as given (no prefix); False when Redis is unavailable."""
+        return self._call(lambda c: c.publish(channel, message) is not None)
+
     # -- leader lock --------------------------------------------------------------------------
 
     def hold_lock(self, holder: str, *, ttl: float) -> bool | None:

@@ -10,7 +10,8 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+
+from scheduler.service.redis_link import RedisLink
 
 log = logging.getLogger(__name__)
 CHANNEL = "gpusched:wake"
@@ -31,8 +32,8 @@ class Wakeup:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis_url = redis_url
+        self._link = RedisLink(redis_url, prefix="") if redis_url else None
         self.channel = channel
-        self._redis: Any = None
         self._lock = threading.Lock()
         self._publish_wanted = threading.Event()
         self._publisher: threading.Thread | None = None
@@ -79,20 +80,9 @@ class Wakeup:
                 loop.call_soon_threadsafe(event.set)
 
     def _publish(self) -> None:
-        try:
-            with self._lock:
-                if self._redis is None:
-                    import redis
-
-                    self._redis = redis.Redis.from_url(
-                        self._redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-                    )
-                client = self._redis
-            client.publish(self.channel, b"1")
-        except Exception as error:  # Redis is an accelerator only; the period covers for it
-            log.warning("wake-up through Redis failed (%s); the loop runs on its period", error)
-            with self._lock:
-                self._redis = None
+        # Best effort: a failure is logged by the link, and the period covers for the wake-up.
+        if self._link is not None:
+            self._link.publish(self.channel)
 
     async def listen_redis(self) -> None:
         """Forward Redis wake-ups to this process's loop until cancelled; reconnects on errors."""

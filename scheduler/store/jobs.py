@@ -45,8 +45,7 @@ def get_for_update(session: Session, job_id: str) -> JobRow | None:
 
 
 def by_idempotency_key(session: Session, token_id: int, key: str) -> JobRow | None:
-    query = select(JobRow).where(JobRow.token_id == token_id, JobRow.idempotency_key == key)
-    return session.scalars(query).first()
+    return by_idempotency_keys(session, token_id, [key]).get(key)
 
 
 # Core (table) INSERTs run on the session's connection: the ORM's bulk-insert path costs

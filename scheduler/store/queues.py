@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.store.tables import AllocationRow, JobRow, QueueRow
@@ -20,16 +20,9 @@ class QueueUsage:
     running_jobs: int = 0
 
 
-_LEAF = select(
-    QueueRow.name,
-    select(func.count()).where(QueueRow.parent == bindparam("name")).scalar_subquery(),
-).where(QueueRow.name == bindparam("name"))
-
-
 def leaf_status(session: Session, name: str) -> bool | None:
     """None when the queue does not exist, else whether it is a leaf (has no children)."""
-    row = session.execute(_LEAF, {"name": name}).first()
-    return None if row is None else row[1] == 0
+    return leaf_statuses(session, [name]).get(name)
 
 
 def leaf_statuses(session: Session, names: Sequence[str]) -> dict[str, bool]:
