@@ -3,6 +3,7 @@
     python benchmarks/mixes.py generate OUTDIR          # write OUTDIR/openb_pod_list_mix-*.csv
     python benchmarks/mixes.py compare OUTDIR --seeds 42-44 --jobs 2
     python benchmarks/mixes.py generate OUTDIR --extra  # the seven extra mixes (other seeds)
+    python benchmarks/mixes.py generate OUTDIR --random 10  # h0..h9: kind weights drawn at random
 
 Every pod of every real list is put in one of five kinds: CPU-only, sharing (a share of one GPU),
 one whole GPU, multi-GPU, model-constrained (a `gpu_spec`). A mix draws 8,000 pods (fixed seed)
@@ -53,6 +54,24 @@ EXTRA_MIXES: dict[str, tuple[int, dict[str, float]]] = {
 }
 
 
+def random_mixes(count: int, seed: int = 2026) -> dict[str, tuple[str, dict[str, float]]]:
+    """`count` mixes h0, h1, … whose kind weights are drawn (exponential, then normalised).
+
+    Multi-GPU and model-constrained draws are damped (× 0.4, × 0.5) so that they do not dominate
+    most mixes. These were first run as a hold-out check of the filler reach (docs/placement.md),
+    after every constant had been chosen.
+    """
+    rng = random.Random(seed)
+    mixes = {}
+    for number in range(count):
+        weights = {kind: rng.expovariate(1.0) for kind in KINDS}
+        weights["multi"] *= 0.4
+        weights["spec"] *= 0.5
+        total = sum(weights.values())
+        mixes[f"h{number}"] = (f"hold-{number}", {k: v / total for k, v in weights.items()})
+    return mixes
+
+
 def kind_of(row: dict[str, str]) -> str:
     count, milli = int(row["num_gpu"]), int(row["gpu_milli"])
     if (row.get("gpu_spec") or "").strip() and count:
@@ -80,14 +99,23 @@ def pools() -> dict[str, list[dict[str, str]]]:
     return by_kind
 
 
-def generate(out: Path, *, pods: int = 8000, seed: int = 7, extra: bool = False) -> list[Path]:
-    """Write one pod list per mix into `out` (`extra`: the seven extra mixes); returns paths."""
+def generate(
+    out: Path, *, pods: int = 8000, seed: int = 7, extra: bool = False, random_count: int = 0
+) -> list[Path]:
+    """Write one pod list per mix into `out` (`extra`: the seven extra mixes; `random_count`: that
+    many random ones); returns paths."""
     out.mkdir(parents=True, exist_ok=True)
     by_kind = pools()
     paths = []
-    chosen = EXTRA_MIXES if extra else {name: (seed, weights) for name, weights in MIXES.items()}
+    chosen: dict[str, tuple[int | str, dict[str, float]]]
+    if random_count:
+        chosen = dict(random_mixes(random_count))
+    elif extra:
+        chosen = dict(EXTRA_MIXES)
+    else:
+        chosen = {name: (seed, weights) for name, weights in MIXES.items()}
     for name, (draw_seed, weights) in chosen.items():
-        rng = random.Random(f"{draw_seed}-{name}")
+        rng = random.Random(draw_seed if isinstance(draw_seed, str) else f"{draw_seed}-{name}")
         kinds = [kind for kind in weights if by_kind[kind]]
         path = out / f"openb_pod_list_{name}.csv"
         with path.open("w", newline="") as handle:
@@ -110,8 +138,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--policies", default="fgd,stranding-fgd")
     parser.add_argument("--extra", action="store_true", help="the seven extra mixes instead")
+    parser.add_argument("--random", type=int, default=0, metavar="N",
+                        help="N mixes with random kind weights instead (h0, h1, …)")
     args = parser.parse_args()
-    paths = generate(args.outdir, extra=args.extra)
+    paths = generate(args.outdir, extra=args.extra, random_count=args.random)
     if args.command == "generate":
         print("\n".join(str(path) for path in paths))
         return

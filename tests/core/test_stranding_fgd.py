@@ -11,16 +11,20 @@ from scheduler.core.model import GPU, MILLI_PER_GPU, Node, ReplicaRequest
 from scheduler.core.plugins.placement import POLICIES, PlacementContext, ScoredPlacement, TypicalShape
 from scheduler.core.plugins.placement.fgd import FgdScorer, Fragmentation
 from scheduler.core.plugins.placement.stranding import (
+    FillerFragmentation,
     StrandedFragmentation,
     StrandingScorer,
+    cpu_scarcity,
+    filler_stranded,
     mix_cpu_per_gpu,
     per_gpu_weights,
     stranded,
 )
 from scheduler.core.state import ClusterState
 
-# One typical shape: 10 cores and one whole GPU. The mix's CPU per GPU is 10,000, so other pods are
-# assumed to take SHARE_CPU (0.4) × 10,000 = 4,000 thousandths of a core per further GPU.
+# One typical shape: 10 cores and one whole GPU. The clusters below have at least 10 cores per GPU,
+# so the filler reach applies: the only filler is the shape itself, taking FILLER_SHARE (0.3) ×
+# 10,000 = 3,000 thousandths of a core per further GPU.
 ONE_SHAPE = (TypicalShape(10_000, MILLI_PER_GPU, 1, frozenset(), 1.0),)
 
 
@@ -42,14 +46,14 @@ def test_mix_cpu_per_gpu_is_the_weighted_cpu_per_gpu_scaled() -> None:
     shapes = (TypicalShape(12_000, 500, 1, frozenset(), 0.5),
               TypicalShape(32_000, MILLI_PER_GPU, 4, frozenset(), 0.25),  # 8,000 per GPU
               TypicalShape(8_000, 0, 0, frozenset(), 0.25))  # CPU-only: not counted
-    # (0.5 × 12,000 + 0.25 × 8,000) / 0.75 = 10,666.7; × 0.4 = 4,266
-    assert mix_cpu_per_gpu(shapes) == 4266
+    # (0.5 × 12,000 + 0.25 × 8,000) / 0.75 = 10,666.7; × 0.25 = 2,666
+    assert mix_cpu_per_gpu(shapes) == 2666
 
 
 def test_cpu_only_pod_goes_where_it_strands_no_gpu() -> None:
     # "poor" (first in session order): 4 idle GPUs, 30 cores. Before: the shape fits and CPU
-    # reaches 1 + (30,000 − 10,000) // 4,000 = 6 GPUs ≥ 4, nothing stranded. A 12-core CPU-only pod
-    # leaves 18,000: reach 1 + 8,000 // 4,000 = 3 GPUs, so 1,000 stranded: Δ = −1,000,
+    # reaches 1 + (30,000 − 10,000) // 3,000 = 7 GPUs ≥ 4, nothing stranded. A 12-core CPU-only pod
+    # leaves 18,000: reach 1 + 8,000 // 3,000 = 3 GPUs, so 1,000 stranded: Δ = −1,000,
     # score int(sigmoid(−1) × 100) = 26. "rich": 2 GPUs, 100 cores, still reaches both: Δ 0, score 50.
     nodes = [make_node("poor", cpu=30_000, gpus=4), make_node("rich", cpu=100_000, gpus=2)]
     request = ReplicaRequest(12_000, 1024)
@@ -60,7 +64,7 @@ def test_cpu_only_pod_goes_where_it_strands_no_gpu() -> None:
 
 def test_cpu_heavy_gpu_pod_avoids_stranding_the_other_gpus() -> None:
     # A 30-core one-GPU pod on "tight" (4 GPUs, 40 cores) leaves 10,000 CPU and 3 GPUs: the shape
-    # fits once and CPU reaches 1 + 0 // 4,000 = 1 GPU, so 2,000 stranded: Δ = −2,000, score 11.
+    # fits once and CPU reaches 1 + 0 // 3,000 = 1 GPU, so 2,000 stranded: Δ = −2,000, score 11.
     # On "roomy" (4 GPUs, 100 cores) 70,000 is left, every GPU reachable: Δ 0, score 50.
     nodes = [make_node("tight", cpu=40_000, gpus=4), make_node("roomy", cpu=100_000, gpus=4)]
     request = ReplicaRequest(30_000, 1024, MILLI_PER_GPU)
@@ -197,15 +201,77 @@ def test_unseen_mixes_are_valid_pod_lists_with_their_proportions(tmp_path: Path)
     assert sum(bool(p.request.gpu_models) for p in by_name["mix-spec"]) > 100  # weight 0.25
 
 
-def test_memo_starts_over_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_random_mixes_are_reproducible_and_differ(tmp_path: Path) -> None:
+    from benchmarks.mixes import generate, random_mixes
+
+    mixes = random_mixes(4)
+    assert list(mixes) == ["h0", "h1", "h2", "h3"]
+    assert all(sum(weights.values()) == pytest.approx(1.0) for _, weights in mixes.values())
+    assert len({tuple(weights.values()) for _, weights in mixes.values()}) == 4
+    first = generate(tmp_path / "a", pods=200, random_count=2)
+    again = generate(tmp_path / "b", pods=200, random_count=2)
+    assert [p.read_text() for p in first] == [p.read_text() for p in again]
+
+
+@pytest.mark.parametrize("kind", [StrandedFragmentation, FillerFragmentation])
+def test_memo_starts_over_at_its_limit(monkeypatch: pytest.MonkeyPatch,
+                                       kind: type[StrandedFragmentation]) -> None:
     from scheduler.core.plugins.placement import stranding
 
     monkeypatch.setattr(stranding, "MEMO_LIMIT", 3)
-    measure = StrandedFragmentation(ONE_SHAPE)
+    measure = kind(ONE_SHAPE)
     for free in ([1000], [900], [800], [700], [600]):
         measure.of("T4", 50_000, free)
         assert len(measure._memo) <= 3
+        if isinstance(measure, FillerFragmentation):
+            assert len(measure._levels) <= 3 and len(measure._gpu_parts) <= 3
     assert measure.of("T4", 50_000, [1000]) == measure._compute("T4", 50_000, (1000,))
+
+
+def test_filler_measure_equals_the_readable_definition() -> None:
+    rng = random.Random(6)
+    for _ in range(400):
+        shapes = random_shapes(rng)
+        measure = FillerFragmentation(shapes)
+        model = rng.choice(["T4", "P100"])
+        free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([1, 2, 4, 8]))]
+        for cpu in (rng.randint(0, 100_000), rng.randint(0, 20_000), rng.choice([2000, 8000])):
+            expected = sum(s.weight * filler_stranded(s, model, cpu, free, shapes) for s in shapes)
+            assert measure.of(model, cpu, free) == pytest.approx(expected)
+
+
+def test_filler_reach_counts_what_low_cpu_fillers_can_use() -> None:
+    # Half a GPU with 2 cores (4,000 per whole GPU: step 0.3 × 4,000 = 1,200) and a whole GPU with
+    # 12 cores (step 3,600), equally frequent. 4 idle GPUs, 14 cores free. The whole shape fits
+    # once and leaves 2,000: the half filler reaches 2,000 // 1,200 = 1 more GPU, the whole filler
+    # none, so 1,000 + ½ × 1,000 usable: 2,500 stranded. The half shape leaves 12,000: both fillers
+    # reach the 3 other GPUs, nothing stranded. Weighted: ½ × 2,500 = 1,250.
+    half = TypicalShape(2000, 500, 1, frozenset(), 0.5)
+    whole = TypicalShape(12_000, MILLI_PER_GPU, 1, frozenset(), 0.5)
+    free = [1000] * 4
+    assert filler_stranded(whole, "T4", 14_000, free, (half, whole)) == pytest.approx(2500)
+    assert filler_stranded(half, "T4", 14_000, free, (half, whole)) == 0
+    assert FillerFragmentation((half, whole)).of("T4", 14_000, free) == pytest.approx(1250)
+    # With 11 cores the whole shape no longer fits, so it is no filler either: the half shape's
+    # 9,000 left reaches 9,000 // 1,200 = 7 ≥ 3 GPUs; the whole shape strands all 4,000.
+    assert FillerFragmentation((half, whole)).of("T4", 11_000, free) == pytest.approx(2000)
+
+
+def test_cpu_scarcity_is_the_asked_cpu_per_gpu_over_the_clusters() -> None:
+    shapes = (TypicalShape(6000, 500, 1, frozenset(), 0.5),  # 0.5 GPU
+              TypicalShape(8000, 0, 0, frozenset(), 0.5))  # CPU-only
+    # Asked: (0.5 × 6,000 + 0.5 × 8,000) / (0.5 × 0.5 GPU) = 28,000 per GPU; cluster 14,000.
+    assert cpu_scarcity(shapes, 28_000, 2) == pytest.approx(2.0)
+    assert cpu_scarcity(shapes[1:], 28_000, 2) == float("inf")
+    assert cpu_scarcity((), 28_000, 2) == 0.0
+
+
+def test_the_reach_rule_follows_cpu_scarcity() -> None:
+    context = PlacementContext(typical_shapes=ONE_SHAPE)  # asks 10,000 per GPU
+    roomy = ClusterState([make_node("n", cpu=40_000, gpus=4)])  # 10,000 per GPU: not scarce
+    assert type(StrandingScorer(context).measure(roomy)) is FillerFragmentation
+    tight = ClusterState([make_node("n", cpu=39_000, gpus=4)])
+    assert type(StrandingScorer(context).measure(tight)) is StrandedFragmentation
 
 
 def test_multi_gpu_shapes_weigh_per_gpu() -> None:

@@ -3,11 +3,23 @@
 FGD calls a typical shape's view of a node "usable" when one copy of the shape fits, and then every
 GPU with enough free share counts as usable. That misses the main waste of a busy cluster: idle
 GPUs on a node whose CPU is nearly used up. Here a GPU counts as usable for a shape only as far as
-the node's CPU reaches: one copy of the shape, plus one more GPU for every `per_gpu_cpu` of CPU
-left (a bit under the mix's mean CPU per GPU: the pods that fill the rest of a node come from the
-whole mix, not from copies of one shape). Idle GPUs beyond that are fragmented. With plenty of CPU
-this is exactly FGD's measure; CPU-heavy work (CPU-only pods above all) moves away from nodes whose
-GPUs still need that CPU, and CPU-poor nodes (P100, V100M16) get the low-CPU GPU pods.
+the node's CPU reaches: one copy of the shape, then further GPUs only while CPU is left for the
+pods that would fill them. Idle GPUs beyond that are fragmented. With plenty of CPU this is
+exactly FGD's measure; CPU-heavy work (CPU-only pods above all) moves away from nodes whose GPUs
+still need that CPU, and CPU-poor nodes (P100, V100M16) get the low-CPU GPU pods.
+
+Who fills the further GPUs decides how far CPU reaches; two rules, picked per cluster and mix:
+
+- **Filler reach** (`filler_stranded`, the usual case). The further GPUs are filled by the typical
+  shapes that fit on the node now, each in proportion to its frequency, each taking
+  `FILLER_SHARE` of its own CPU per whole GPU (a 4-core half-GPU pod takes 8 cores per GPU). The
+  reach is the expectation over those fillers: a node with little CPU left still counts the GPUs
+  that the low-CPU pods of the mix can use, and none that only CPU-hungry pods would want.
+- **Mean reach** (`stranded`), when the mix asks more CPU per GPU than the cluster has
+  (`cpu_scarcity` above 1). Then CPU, not GPUs, runs out first: some GPUs end idle whatever the
+  placement, and counting them as stranded early only blurs the scores (measured: the filler
+  rule loses 0.6 to 1.0 points on two such mixes and ties on a third). Each further GPU is
+  taken to need `SHARE_CPU` of the mix's mean CPU per GPU, a small reserve.
 
 One more change to FGD's shape mix: a k-GPU shape weighs 1/k of its frequency (`per_gpu_weights`).
 Its all-or-nothing term (every idle GPU of a node with fewer than k whole GPUs free) otherwise
@@ -20,14 +32,15 @@ Scores depend only on the node's state and the request shape, so `ScoredPlacemen
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.core.model import ReplicaRequest
+from scheduler.core.model import MILLI_PER_GPU, ReplicaRequest
 from scheduler.core.plugins.placement.base import (
     PlacementContext,
     Scored,
@@ -36,7 +49,8 @@ from scheduler.core.plugins.placement.base import (
 from scheduler.core.plugins.placement.fgd import gradient_score
 from scheduler.core.state import ClusterState
 
-SHARE_CPU = 0.4
+SHARE_CPU = 0.25  # mean reach (CPU-scarce mixes): share of the mix's mean CPU per GPU per further GPU
+FILLER_SHARE = 0.3  # filler reach: share of a filler's own CPU per whole GPU it takes
 MEMO_LIMIT = 500_000  # entries per memo; a long-lived scheduler starts over rather than grow forever
 
 
@@ -44,14 +58,36 @@ def mix_cpu_per_gpu(shapes: Sequence[TypicalShape]) -> int:
     """CPU thousandths the pods sharing a node are assumed to take per GPU they use.
 
     `SHARE_CPU` of the frequency-weighted mean CPU per GPU of the GPU shapes: well below the mean
-    because the pods that end up filling a crowded node are the ones asking little CPU (0.4 to 1.0
-    measured within noise of each other on the traces, 0.4 best on CPU-heavy mixes).
+    because on a mix that asks more CPU than the cluster has, a GPU judged reachable late is worth
+    more than one written off early (on the three CPU-scarce mixes tried, 0.25 beat 0.4 by
+    0.03–0.13 points and 0.1 lost; docs/placement.md).
     """
     pairs = [(s.weight, s.cpu_millis / s.gpu_count) for s in shapes if s.gpu_count and s.gpu_milli]
     total = sum(weight for weight, _ in pairs)
     if not total:
         return 1
     return max(1, int(SHARE_CPU * sum(weight * cpu for weight, cpu in pairs) / total))
+
+
+def cpu_scarcity(shapes: Sequence[TypicalShape], cpu_capacity: int, gpus: int) -> float:
+    """CPU per GPU the mix asks for (CPU-only pods included), over the cluster's CPU per GPU.
+
+    Above 1 the cluster runs out of CPU before it runs out of GPUs. `shapes` carry their true
+    frequencies (not `per_gpu_weights`): this is about what the pods will ask for.
+    """
+    asked_cpu = sum(s.weight * s.cpu_millis for s in shapes)
+    asked_gpu = sum(s.weight * s.gpu_milli * s.gpu_count for s in shapes) / MILLI_PER_GPU
+    if not asked_gpu or not gpus:
+        return 0.0 if not asked_cpu else math.inf
+    return asked_cpu / asked_gpu / (cpu_capacity / gpus)
+
+
+def filler_cpu_per_gpu(shape: TypicalShape) -> int:
+    """CPU thousandths a filler shape takes per whole GPU it fills, scaled by `FILLER_SHARE`."""
+    if not shape.gpu_count or not shape.gpu_milli:
+        return 0  # never a filler
+    per_gpu = shape.cpu_millis * MILLI_PER_GPU / (shape.gpu_milli * shape.gpu_count)
+    return max(1, int(FILLER_SHARE * per_gpu))
 
 
 def per_gpu_weights(shapes: Sequence[TypicalShape]) -> tuple[TypicalShape, ...]:
@@ -96,8 +132,48 @@ def stranded(
     return idle - sum(enough[:slots])
 
 
+def filler_stranded(
+    shape: TypicalShape, model: str, cpu_free: int, free: Sequence[int],
+    shapes: Sequence[TypicalShape],
+) -> float:
+    """GPU thousandths of this node that `shape` could not use, by filler reach (readable form).
+
+    One copy of `shape` takes the `gpu_count` emptiest GPUs with enough share. Each further GPU
+    with enough share is usable as far as the CPU left reaches for the fillers: the `shapes` that
+    fit on the node now, weighted by frequency, filler f reaching `left // filler_cpu_per_gpu(f)`
+    GPUs (largest free share first). The result is the weighted mean over fillers.
+    """
+    idle = sum(free)
+    if shape.gpu_count == 0 or shape.gpu_milli == 0:
+        return idle
+    if shape.gpu_models and model not in shape.gpu_models:
+        return idle
+    enough = sorted((left for left in free if left >= shape.gpu_milli), reverse=True)
+    if cpu_free < shape.cpu_millis or len(enough) < shape.gpu_count:
+        return idle
+    fillers = [f for f in shapes if _fits(f, model, cpu_free, free)]
+    if not fillers:
+        return idle  # unreachable: `shape` itself fits
+    left = cpu_free - shape.cpu_millis
+    total = sum(f.weight for f in fillers)
+    usable = 0.0
+    for filler in fillers:
+        reach = min(len(enough), shape.gpu_count + left // filler_cpu_per_gpu(filler))
+        usable += filler.weight * sum(enough[:reach])
+    return idle - usable / total
+
+
+def _fits(shape: TypicalShape, model: str, cpu_free: int, free: Sequence[int]) -> bool:
+    """One copy of this GPU shape fits the node (FGD's test)."""
+    if shape.gpu_count == 0 or shape.gpu_milli == 0 or cpu_free < shape.cpu_millis:
+        return False
+    if shape.gpu_models and model not in shape.gpu_models:
+        return False
+    return sum(1 for left in free if left >= shape.gpu_milli) >= shape.gpu_count
+
+
 class StrandedFragmentation:
-    """Frequency-weighted `stranded` over all typical shapes, vectorised and memoised by state."""
+    """Frequency-weighted `stranded` (mean reach) over all typical shapes, vectorised, memoised."""
 
     def __init__(self, shapes: Sequence[TypicalShape]) -> None:
         self.shapes = tuple(shapes)
@@ -157,23 +233,133 @@ class StrandedFragmentation:
         return float(self._weight @ (idle - usable))
 
 
+class FillerFragmentation(StrandedFragmentation):
+    """Frequency-weighted `filler_stranded` over all typical shapes, vectorised and memoised.
+
+    Free CPU enters in two ways: which shapes fit (a step at each shape's CPU) and how far the CPU
+    left reaches for each filler. Everything but the second is kept per GPU state and CPU step
+    (`_Level`), so a new CPU level within a step costs one small pass.
+    """
+
+    def __init__(self, shapes: Sequence[TypicalShape]) -> None:
+        super().__init__(shapes)
+        count = len(self.shapes)
+        steps = np.array([filler_cpu_per_gpu(s) for s in self.shapes], dtype=np.int64).reshape(count)
+        self._order = np.argsort(steps, kind="stable")
+        self._steps = steps[self._order].astype(np.float64)  # fillers by CPU per GPU, ascending
+        self._cpu_steps = sorted({int(cpu) for cpu in self._cpu})
+        self._levels: dict[tuple[str, tuple[int, ...], int], _Level] = {}
+        self._gpu_parts: dict[tuple[str, tuple[int, ...]], _GpuPart] = {}
+
+    def cpu_band(self, cpu_free: int, gpus: int) -> int:
+        return cpu_free  # every filler's step is a breakpoint: banding would save little
+
+    def _compute(self, model: str, cpu_free: int, ordered: tuple[int, ...]) -> float:
+        key = (model, ordered, bisect_right(self._cpu_steps, cpu_free))
+        level = self._levels.get(key)
+        if level is None:
+            if len(self._levels) >= MEMO_LIMIT:
+                self._levels.clear()
+                self._gpu_parts.clear()
+            level = self._levels[key] = self._level(model, cpu_free, ordered)
+        if not level.total:
+            return level.rest
+        # Filler f reaches the j-th further GPU when j · step_f ≤ left: the weight of such fillers.
+        reach = (cpu_free - level.cpu)[:, None] / level.further
+        reached = level.below[np.searchsorted(self._steps, reach, side="right")]
+        return level.rest - float(np.vdot(reached, level.beyond)) / level.total
+
+    def _level(self, model: str, cpu_free: int, ordered: tuple[int, ...]) -> _Level:
+        part = self._gpu_parts.get((model, ordered))
+        if part is None:
+            part = self._gpu_parts[(model, ordered)] = self._gpu_part(model, ordered)
+        fits = part.fits & (self._cpu <= cpu_free)
+        weights = self._weight * fits
+        rows = np.flatnonzero(fits)
+        return _Level(
+            rest=part.idle - float(weights @ part.first),
+            total=float(weights.sum()),
+            cpu=self._cpu[rows].astype(np.float64),
+            below=np.concatenate(([0.0], np.cumsum(weights[self._order]))),
+            beyond=weights[rows, None] * part.beyond[rows],
+            further=part.further,
+        )
+
+    def _gpu_part(self, model: str, ordered: tuple[int, ...]) -> _GpuPart:
+        gpus = np.array(ordered, dtype=np.int64)  # free share per GPU, largest first
+        size = len(gpus)
+        prefix = np.concatenate(([0], np.cumsum(gpus)))
+        per = self._per_copy
+        enough = (gpus >= self._milli).sum(axis=1)
+        further = np.arange(1, max(size, 1) + 1)
+        # beyond[s, j-1]: the share of the j-th GPU after the first copy of s, if it has enough.
+        index = np.minimum(per[:, None] + further[None, :] - 1, max(size - 1, 0))
+        has = further[None, :] <= (enough - per)[:, None]
+        beyond = np.where(has, gpus[index], 0) if size else np.zeros((len(per), 1))
+        return _GpuPart(
+            idle=float(prefix[-1] * self._weight.sum()),
+            fits=self._model_ok(model) & (enough >= per),
+            first=prefix[np.minimum(per, size)].astype(np.float64),
+            beyond=beyond.astype(np.float64),
+            further=further.astype(np.float64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _GpuPart:
+    """What `FillerFragmentation` keeps per (model, GPU state)."""
+
+    idle: float  # idle share × total shape weight: the measure if nothing were usable
+    fits: npt.NDArray[np.bool_]  # model and GPU share allow one copy (CPU not yet checked)
+    first: npt.NDArray[np.float64]  # GPU share one copy takes
+    beyond: npt.NDArray[np.float64]  # shapes × further GPUs: the share of each further GPU
+    further: npt.NDArray[np.float64]  # 1..GPUs
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """What `FillerFragmentation` keeps per (model, GPU state, which shapes the CPU lets fit)."""
+
+    rest: float  # the measure if no further GPU were reached
+    total: float  # weight of the shapes that fit (the fillers)
+    cpu: npt.NDArray[np.float64]  # CPU of each shape that fits
+    below: npt.NDArray[np.float64]  # filler weight up to each of `_steps`, cumulative
+    beyond: npt.NDArray[np.float64]  # fitting shapes × further GPUs: weight × that GPU's share
+    further: npt.NDArray[np.float64]  # 1..GPUs
+
+
 class StrandingScorer:
-    """Score = int(sigmoid((stranded_before − stranded_after)/1000) × 100); sharing tries every GPU."""
+    """Score = int(sigmoid((stranded_before − stranded_after)/1000) × 100); sharing tries every GPU.
+
+    The reach rule is picked at the first node scored, from the session's cluster: mean reach when
+    the mix asks more CPU per GPU than the cluster has, filler reach otherwise.
+    """
 
     def __init__(self, context: PlacementContext) -> None:
-        self.fragmentation = StrandedFragmentation(per_gpu_weights(context.typical_shapes))
+        self.shapes = context.typical_shapes
+        self.weighted = per_gpu_weights(context.typical_shapes)
+        self._fragmentation: StrandedFragmentation | None = None
         self._memo: dict[tuple[object, ...], Scored] = {}
 
+    def measure(self, state: ClusterState) -> StrandedFragmentation:
+        """The measure for this cluster (picked once per scorer)."""
+        if self._fragmentation is None:
+            scarcity = cpu_scarcity(self.shapes, sum(state.cpu_capacity), sum(state.gpu_count))
+            kind = StrandedFragmentation if scarcity > 1 else FillerFragmentation
+            self._fragmentation = kind(self.weighted)
+        return self._fragmentation
+
     def __call__(self, state: ClusterState, i: int, request: ReplicaRequest) -> Scored:
+        fragmentation = self.measure(state)
         model = state.gpu_model[i]
         cpu_free = state.cpu_free[i]
         free = state.gpu_free[i]
-        band = self.fragmentation.cpu_band
+        band = fragmentation.cpu_band
         key = (model, band(cpu_free, len(free)), band(cpu_free - request.cpu_millis, len(free)),
                tuple(free), request.gpu_milli, request.gpu_memory_mib, int(state.gpu_memory[i]))
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
-            found = self._memo[key] = gradient_score(self.fragmentation.of, state, i, request)
+            found = self._memo[key] = gradient_score(fragmentation.of, state, i, request)
         return found
