@@ -42,7 +42,7 @@ MIXES: dict[str, dict[str, float]] = {
 }
 
 # Seven more mixes (`--extra`), each with its own draw seed, used to check the per-GPU weights of
-# stranding-fgd (docs/placement.md); x-share50 is the one where stranding-fgd loses to fgd.
+# stranding-fgd (docs/placement.md); x-share50 is the one the mean reach lost to fgd.
 EXTRA_MIXES: dict[str, tuple[int, dict[str, float]]] = {
     "x-multi30": (11, {"cpu": 0.10, "share": 0.30, "whole": 0.30, "multi": 0.30}),
     "x-multi10": (11, {"cpu": 0.05, "share": 0.45, "whole": 0.40, "multi": 0.10}),

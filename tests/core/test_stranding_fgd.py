@@ -234,7 +234,7 @@ def test_filler_measure_equals_the_readable_definition() -> None:
         shapes = random_shapes(rng)
         measure = FillerFragmentation(shapes)
         model = rng.choice(["T4", "P100"])
-        free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([1, 2, 4, 8]))]
+        free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([0, 1, 2, 4, 8]))]
         for cpu in (rng.randint(0, 100_000), rng.randint(0, 20_000), rng.choice([2000, 8000])):
             expected = sum(s.weight * filler_stranded(s, model, cpu, free, shapes) for s in shapes)
             assert measure.of(model, cpu, free) == pytest.approx(expected)
@@ -263,6 +263,7 @@ def test_cpu_scarcity_is_the_asked_cpu_per_gpu_over_the_clusters() -> None:
     # Asked: (0.5 × 6,000 + 0.5 × 8,000) / (0.5 × 0.5 GPU) = 28,000 per GPU; cluster 14,000.
     assert cpu_scarcity(shapes, 28_000, 2) == pytest.approx(2.0)
     assert cpu_scarcity(shapes[1:], 28_000, 2) == float("inf")
+    assert cpu_scarcity(shapes, 0, 2) == float("inf")  # a cluster without CPU: scarce, no error
     assert cpu_scarcity((), 28_000, 2) == 0.0
 
 

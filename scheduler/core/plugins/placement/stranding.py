@@ -77,8 +77,10 @@ def cpu_scarcity(shapes: Sequence[TypicalShape], cpu_capacity: int, gpus: int) -
     """
     asked_cpu = sum(s.weight * s.cpu_millis for s in shapes)
     asked_gpu = sum(s.weight * s.gpu_milli * s.gpu_count for s in shapes) / MILLI_PER_GPU
-    if not asked_gpu or not gpus:
-        return 0.0 if not asked_cpu else math.inf
+    if not asked_cpu:
+        return 0.0
+    if not asked_gpu or not gpus or cpu_capacity <= 0:
+        return math.inf
     return asked_cpu / asked_gpu / (cpu_capacity / gpus)
 
 
@@ -138,7 +140,7 @@ def filler_stranded(
 ) -> float:
     """GPU thousandths of this node that `shape` could not use, by filler reach (readable form).
 
-    One copy of `shape` takes the `gpu_count` emptiest GPUs with enough share. Each further GPU
+    One copy of `shape` takes the `gpu_count` GPUs with the most free share. Each further GPU
     with enough share is usable as far as the CPU left reaches for the fillers: the `shapes` that
     fit on the node now, weighted by frequency, filler f reaching `left // filler_cpu_per_gpu(f)`
     GPUs (largest free share first). The result is the weighted mean over fillers.
