@@ -4,6 +4,7 @@
     python benchmarks/mixes.py compare OUTDIR --seeds 42-44 --jobs 2
     python benchmarks/mixes.py generate OUTDIR --extra  # the seven extra mixes (other seeds)
     python benchmarks/mixes.py generate OUTDIR --random 10  # h0..h9: kind weights drawn at random
+    python benchmarks/mixes.py generate OUTDIR --random 8 --cpu-heavy  # s0..s7: 26-47% CPU-only
 
 Every pod of every real list is put in one of five kinds: CPU-only, sharing (a share of one GPU),
 one whole GPU, multi-GPU, model-constrained (a `gpu_spec`). A mix draws 8,000 pods (fixed seed)
@@ -54,21 +55,26 @@ EXTRA_MIXES: dict[str, tuple[int, dict[str, float]]] = {
 }
 
 
-def random_mixes(count: int, seed: int = 2026) -> dict[str, tuple[str, dict[str, float]]]:
+def random_mixes(count: int, *, cpu_heavy: bool = False) -> dict[str, tuple[str, dict[str, float]]]:
     """`count` mixes h0, h1, … whose kind weights are drawn (exponential, then normalised).
 
     Multi-GPU and model-constrained draws are damped (× 0.4, × 0.5) so that they do not dominate
     most mixes. These were first run as a hold-out check of the filler reach (docs/placement.md),
-    after every constant had been chosen.
+    after its constants had been chosen. `cpu_heavy` draws s0, s1, … instead, whose CPU-only
+    weight is 0.35–0.9 of all the others (26–47 % of the pods): about half of them ask more CPU
+    per GPU than the openb cluster has.
     """
-    rng = random.Random(seed)
+    rng = random.Random(77 if cpu_heavy else 2026)
     mixes = {}
     for number in range(count):
         weights = {kind: rng.expovariate(1.0) for kind in KINDS}
         weights["multi"] *= 0.4
         weights["spec"] *= 0.5
+        if cpu_heavy:
+            weights["cpu"] = (sum(weights.values()) - weights["cpu"]) * rng.uniform(0.35, 0.9)
         total = sum(weights.values())
-        mixes[f"h{number}"] = (f"hold-{number}", {k: v / total for k, v in weights.items()})
+        name, draw = ("s", "scarce") if cpu_heavy else ("h", "hold")
+        mixes[f"{name}{number}"] = (f"{draw}-{number}", {k: v / total for k, v in weights.items()})
     return mixes
 
 
@@ -100,16 +106,17 @@ def pools() -> dict[str, list[dict[str, str]]]:
 
 
 def generate(
-    out: Path, *, pods: int = 8000, seed: int = 7, extra: bool = False, random_count: int = 0
+    out: Path, *, pods: int = 8000, seed: int = 7, extra: bool = False, random_count: int = 0,
+    cpu_heavy: bool = False,
 ) -> list[Path]:
     """Write one pod list per mix into `out` (`extra`: the seven extra mixes; `random_count`: that
-    many random ones); returns paths."""
+    many random ones, CPU-heavy ones with `cpu_heavy`); returns paths."""
     out.mkdir(parents=True, exist_ok=True)
     by_kind = pools()
     paths = []
     chosen: dict[str, tuple[int | str, dict[str, float]]]
     if random_count:
-        chosen = dict(random_mixes(random_count))
+        chosen = dict(random_mixes(random_count, cpu_heavy=cpu_heavy))
     elif extra:
         chosen = dict(EXTRA_MIXES)
     else:
@@ -140,8 +147,11 @@ def main() -> None:
     parser.add_argument("--extra", action="store_true", help="the seven extra mixes instead")
     parser.add_argument("--random", type=int, default=0, metavar="N",
                         help="N mixes with random kind weights instead (h0, h1, …)")
+    parser.add_argument("--cpu-heavy", action="store_true",
+                        help="with --random: CPU-heavy random mixes (s0, s1, …)")
     args = parser.parse_args()
-    paths = generate(args.outdir, extra=args.extra, random_count=args.random)
+    paths = generate(args.outdir, extra=args.extra, random_count=args.random,
+                     cpu_heavy=args.cpu_heavy)
     if args.command == "generate":
         print("\n".join(str(path) for path in paths))
         return

@@ -46,8 +46,8 @@ def test_mix_cpu_per_gpu_is_the_weighted_cpu_per_gpu_scaled() -> None:
     shapes = (TypicalShape(12_000, 500, 1, frozenset(), 0.5),
               TypicalShape(32_000, MILLI_PER_GPU, 4, frozenset(), 0.25),  # 8,000 per GPU
               TypicalShape(8_000, 0, 0, frozenset(), 0.25))  # CPU-only: not counted
-    # (0.5 × 12,000 + 0.25 × 8,000) / 0.75 = 10,666.7; × 0.25 = 2,666
-    assert mix_cpu_per_gpu(shapes) == 2666
+    # (0.5 × 12,000 + 0.25 × 8,000) / 0.75 = 10,666.7; × 0.05 = 533
+    assert mix_cpu_per_gpu(shapes) == 533
 
 
 def test_cpu_only_pod_goes_where_it_strands_no_gpu() -> None:
@@ -211,6 +211,9 @@ def test_random_mixes_are_reproducible_and_differ(tmp_path: Path) -> None:
     first = generate(tmp_path / "a", pods=200, random_count=2)
     again = generate(tmp_path / "b", pods=200, random_count=2)
     assert [p.read_text() for p in first] == [p.read_text() for p in again]
+    heavy = random_mixes(8, cpu_heavy=True)
+    assert list(heavy) == [f"s{number}" for number in range(8)]
+    assert all(0.25 < weights["cpu"] < 0.48 for _, weights in heavy.values())
 
 
 @pytest.mark.parametrize("kind", [StrandedFragmentation, FillerFragmentation])

@@ -18,8 +18,9 @@ Who fills the further GPUs decides how far CPU reaches; two rules, picked per cl
 - **Mean reach** (`stranded`), when the mix asks more CPU per GPU than the cluster has
   (`cpu_scarcity` above 1). Then CPU, not GPUs, runs out first: some GPUs end idle whatever the
   placement, and counting them as stranded early only blurs the scores (measured: the filler
-  rule loses 0.6 to 1.0 points on two such mixes and ties on a third). Each further GPU is
-  taken to need `SHARE_CPU` of the mix's mean CPU per GPU, a small reserve.
+  rule loses 0.6 to 1.0 points on three such mixes and ties on a fourth). Each further GPU is
+  taken to need `SHARE_CPU` of the mix's mean CPU per GPU, a very small reserve: the measure is
+  then close to FGD's with the per-GPU weights below.
 
 One more change to FGD's shape mix: a k-GPU shape weighs 1/k of its frequency (`per_gpu_weights`).
 Its all-or-nothing term (every idle GPU of a node with fewer than k whole GPUs free) otherwise
@@ -49,7 +50,7 @@ from scheduler.core.plugins.placement.base import (
 from scheduler.core.plugins.placement.fgd import gradient_score
 from scheduler.core.state import ClusterState
 
-SHARE_CPU = 0.25  # mean reach (CPU-scarce mixes): share of the mix's mean CPU per GPU per further GPU
+SHARE_CPU = 0.05  # mean reach (CPU-scarce mixes): share of the mix's mean CPU per GPU per further GPU
 FILLER_SHARE = 0.3  # filler reach: share of a filler's own CPU per whole GPU it takes
 MEMO_LIMIT = 500_000  # entries per memo; a long-lived scheduler starts over rather than grow forever
 
@@ -57,10 +58,10 @@ MEMO_LIMIT = 500_000  # entries per memo; a long-lived scheduler starts over rat
 def mix_cpu_per_gpu(shapes: Sequence[TypicalShape]) -> int:
     """CPU thousandths the pods sharing a node are assumed to take per GPU they use.
 
-    `SHARE_CPU` of the frequency-weighted mean CPU per GPU of the GPU shapes: well below the mean
-    because on a mix that asks more CPU than the cluster has, a GPU judged reachable late is worth
-    more than one written off early (on the three CPU-scarce mixes tried, 0.25 beat 0.4 by
-    0.03–0.13 points and 0.1 lost; docs/placement.md).
+    `SHARE_CPU` of the frequency-weighted mean CPU per GPU of the GPU shapes: far below the mean
+    (about half a core per GPU) because on a mix that asks more CPU than the cluster has, a GPU
+    judged reachable late is worth more than one written off early. On seven CPU-scarce mixes
+    0.05 beat 0.25 on six and 0.4 on all but one (docs/placement.md).
     """
     pairs = [(s.weight, s.cpu_millis / s.gpu_count) for s in shapes if s.gpu_count and s.gpu_milli]
     total = sum(weight for weight, _ in pairs)
