@@ -122,13 +122,14 @@ def test_vectorised_measure_equals_the_readable_definition() -> None:
             measure._compute(model, cpu, tuple(sorted(free, reverse=True))))
 
 
-def test_with_ample_cpu_the_measure_is_fgds() -> None:
+@pytest.mark.parametrize("kind", [StrandedFragmentation, FillerFragmentation])
+def test_with_ample_cpu_the_measure_is_fgds(kind: type[StrandedFragmentation]) -> None:
     rng = random.Random(9)
     for _ in range(200):
         shapes = random_shapes(rng)
         free = [rng.choice([0, 100, 250, 500, 750, 1000]) for _ in range(rng.choice([1, 2, 8]))]
         model = rng.choice(["T4", "P100"])
-        assert StrandedFragmentation(shapes).of(model, 10**9, free) == pytest.approx(
+        assert kind(shapes).of(model, 10**9, free) == pytest.approx(
             Fragmentation(shapes).of(model, 10**9, free))
 
 
