@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -132,3 +133,13 @@ def unbind_all(engine: Engine) -> None:
         )
         connection.execute(text("DELETE FROM events WHERE kind = 'job.bound'"))
         connection.execute(text("DELETE FROM leases"))
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process on this machine so far; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -19,7 +19,14 @@ import time
 import psycopg
 from sqlalchemy import Engine, text
 
-from benchmarks.api_common import engine_for, scratch_postgres, seed_cluster, seed_jobs, unbind_all
+from benchmarks.api_common import (
+    cpu_seconds,
+    engine_for,
+    scratch_postgres,
+    seed_cluster,
+    seed_jobs,
+    unbind_all,
+)
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, snapshot
 from scheduler.service.loop import SchedulerLoop
@@ -38,15 +45,7 @@ def postgres_cpu(database: str) -> float:
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
             )
         ]
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # not on this machine, or gone
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds(pid) or 0.0 for pid in pids)  # 0: not on this machine, or gone
 
 
 def reset(engine: Engine) -> None:

@@ -28,19 +28,9 @@ import uuid
 
 import httpx
 
-from benchmarks.api_common import engine_for, scratch_postgres
+from benchmarks.api_common import cpu_seconds, engine_for, scratch_postgres
 from scheduler.store import tokens
 from scheduler.store.db import session_factory
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far; None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _DatabaseCpu:
@@ -86,7 +76,7 @@ class _DatabaseCpu:
                 )
             ]
         for pid in pids:
-            cpu = _cpu_seconds(pid)
+            cpu = cpu_seconds(pid)
             if cpu is None:
                 continue
             if started:
@@ -259,7 +249,7 @@ def main() -> None:
             drive = functools.partial(_drive_httpx if args.httpx else _drive, keys=args.keys)
             asyncio.run(drive(urls, token, seconds=2, concurrency=args.concurrency))  # warm-up
             servers = [p.pid for p in processes]
-            server_cpu = [_cpu_seconds(pid) or 0.0 for pid in servers]
+            server_cpu = [cpu_seconds(pid) or 0.0 for pid in servers]
             client_cpu = time.process_time()
             load_before = os.getloadavg()[0]
             with _DatabaseCpu(url) as database_cpu:
@@ -268,7 +258,7 @@ def main() -> None:
                 )
             client_cpu = time.process_time() - client_cpu
             server_cpu = [
-                (_cpu_seconds(pid) or 0.0) - before
+                (cpu_seconds(pid) or 0.0) - before
                 for pid, before in zip(servers, server_cpu, strict=True)
             ]
             load_after = os.getloadavg()[0]
