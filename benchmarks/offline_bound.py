@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.policy_table import NODES, parse_seeds, trace_path, trace_stem  # noqa: E402
-from benchmarks.rule_bound import rule_bound  # noqa: E402
+from benchmarks.rule_bound import PodType, pod_type, rule_bound  # noqa: E402
 from scheduler.core.actions.allocate import try_allocate  # noqa: E402
 from scheduler.core.config import CycleConfig  # noqa: E402
 from scheduler.core.model import MILLI_PER_GPU, Job, Node, Snapshot  # noqa: E402
@@ -45,15 +45,7 @@ from scheduler.core.session import Session  # noqa: E402
 from scheduler.sim.protocol import build_workload  # noqa: E402
 from scheduler.sim.trace import TracePod, read_nodes, read_pods  # noqa: E402
 
-PodType = tuple[int, int, int, int, frozenset[str]]  # cpu, memory, per-GPU milli, GPUs, models
 NodeClass = tuple[str, int, int, int]  # model, cpu, memory, GPUs
-
-
-def pod_type(pod: TracePod) -> PodType:
-    r = pod.request
-    if r.whole_gpus:
-        return (r.cpu_millis, r.memory_mib, MILLI_PER_GPU, r.whole_gpus, r.gpu_models)
-    return (r.cpu_millis, r.memory_mib, r.gpu_milli, 1 if r.gpu_milli else 0, r.gpu_models)
 
 
 def node_class(node: Node) -> NodeClass:
@@ -69,16 +61,15 @@ def free_choice_bound(nodes: Sequence[Node], pods: Sequence[TracePod], *, intege
     h.setOptionValue("output_flag", False)
     columns: dict[tuple[PodType, NodeClass], int] = {}
     for t, available in types.items():
-        cpu, memory, milli, count, models = t
         for c in classes:
             model, node_cpu, node_memory, gpus = c
-            if cpu > node_cpu or memory > node_memory or count > gpus:
+            if t.cpu > node_cpu or t.memory > node_memory or t.gpus > gpus:
                 continue
-            if count and models and model not in models:
+            if t.gpus and t.models and model not in t.models:
                 continue
             columns[(t, c)] = h.getNumCol()
             h.addVar(0.0, float(available))
-            h.changeColCost(columns[(t, c)], float(milli * count))
+            h.changeColCost(columns[(t, c)], float(t.milli))
             if integer:
                 h.changeColIntegrality(columns[(t, c)], highspy.HighsVarType.kInteger)
 
@@ -92,20 +83,16 @@ def free_choice_bound(nodes: Sequence[Node], pods: Sequence[TracePod], *, intege
     for c, many in classes.items():
         _, node_cpu, node_memory, gpus = c
         mine = [(t, i) for (t, cc), i in columns.items() if cc == c]
-        row(float(many * node_cpu), [(i, float(t[0])) for t, i in mine])
-        row(float(many * node_memory), [(i, float(t[1])) for t, i in mine])
-        row(float(many * gpus * MILLI_PER_GPU), [(i, float(t[2] * t[3])) for t, i in mine])
-        row(float(many * gpus), [(i, float(t[3]) if t[2] > MILLI_PER_GPU // 2 else 0.0)
+        row(float(many * node_cpu), [(i, float(t.cpu)) for t, i in mine])
+        row(float(many * node_memory), [(i, float(t.memory)) for t, i in mine])
+        row(float(many * gpus * MILLI_PER_GPU), [(i, float(t.milli)) for t, i in mine])
+        row(float(many * gpus), [(i, float(t.gpus) if t.share > MILLI_PER_GPU // 2 else 0.0)
                                  for t, i in mine])
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"HiGHS did not solve the bound: {h.modelStatusToString(h.getModelStatus())}")
     return 100.0 * h.getInfo().objective_function_value / total_milli
-
-
-bound = free_choice_bound
-"""The name this function had before the rule bound existed (tests/core use it)."""
 
 
 def offline_greedy(nodes: tuple[Node, ...], pods: tuple[TracePod, ...], *, policy: str) -> float:

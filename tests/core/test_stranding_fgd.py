@@ -171,20 +171,20 @@ def test_default_names_this_policy() -> None:
 
 def test_offline_bound_counts_one_big_share_per_gpu_and_pooled_cpu() -> None:
     pytest.importorskip("highspy")
-    from benchmarks.offline_bound import bound, offline_greedy
+    from benchmarks.offline_bound import free_choice_bound, offline_greedy
     from scheduler.sim.trace import TracePod
 
     nodes = [make_node("p100", cpu=16_000, gpus=2, model="P100")]
     # Three 0.81-GPU pods: each needs a GPU of its own (more than half), so two fit: 1,620 of
     # 2,000 thousandths = 81%, although 3 × 810 = 2,430 would "fit" by summed share alone.
     shares = tuple(TracePod(f"s{i}", ReplicaRequest(3000, 1024, 810)) for i in range(3))
-    assert bound(nodes, shares, integer=False) == pytest.approx(81.0)
+    assert free_choice_bound(nodes, shares, integer=False) == pytest.approx(81.0)
     # Whole GPUs of 10 cores each: CPU pools to 16,000 → 1.6 pods in the LP (80%), 1 when integral.
     whole = tuple(TracePod(f"w{i}", ReplicaRequest(10_000, 1024, MILLI_PER_GPU)) for i in range(2))
-    assert bound(nodes, whole, integer=False) == pytest.approx(80.0)
-    assert bound(nodes, whole, integer=True) == pytest.approx(50.0)
+    assert free_choice_bound(nodes, whole, integer=False) == pytest.approx(80.0)
+    assert free_choice_bound(nodes, whole, integer=True) == pytest.approx(50.0)
     # A feasible packing never beats the bound.
-    assert offline_greedy(tuple(nodes), shares + whole, policy="bestfit") <= bound(
+    assert offline_greedy(tuple(nodes), shares + whole, policy="bestfit") <= free_choice_bound(
         nodes, shares + whole, integer=False) + 1e-9
 
 
