@@ -66,16 +66,13 @@ def add(session: Session, job: JobRow) -> None:
     }
     connection = session.connection()
     connection.execute(_INSERT_JOB, values)
-    connection.execute(
-        _INSERT_EVENT,
-        {
-            "at": job.created_at,
-            "kind": "job.submitted",
-            "job_id": job.id,
-            "node": None,
-            "data": {"queue": job.queue},
-        },
-    )
+    connection.execute(_INSERT_EVENT, _submitted(job.id, job.queue, job.created_at))
+
+
+def _submitted(job_id: str, queue: str, at: float) -> dict[str, Any]:
+    """The `job.submitted` event row of a new job (PostgreSQL's add_many builds it in SQL)."""
+    return {"at": at, "kind": "job.submitted", "job_id": job_id, "node": None,
+            "data": {"queue": queue}}
 
 
 def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -99,15 +96,7 @@ def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     result = connection.execute(statement.returning(_JOBS.c.id), list(rows))
     inserted = {str(job_id) for (job_id,) in result}
     events = [
-        {
-            "at": row["created_at"],
-            "kind": "job.submitted",
-            "job_id": row["id"],
-            "node": None,
-            "data": {"queue": row["queue"]},
-        }
-        for row in rows
-        if row["id"] in inserted
+        _submitted(row["id"], row["queue"], row["created_at"]) for row in rows if row["id"] in inserted
     ]
     if events:
         connection.execute(_INSERT_EVENT, events)
