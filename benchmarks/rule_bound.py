@@ -166,6 +166,17 @@ class _Model:
         self.row_lower.append(lower)
         self.row_upper.append(upper)
 
+    def violated(self, point: Sequence[float], tolerance: float = 1e-6) -> list[int]:
+        """Rows (and column bounds, as -1 - column) that `point` breaks: a test's feasibility check."""
+        bad = [-1 - i for i, v in enumerate(point)
+               if v < self.lower[i] - tolerance or v > self.upper[i] + tolerance]
+        ends = [*self.starts[1:], len(self.index)]
+        for r, (first, end) in enumerate(zip(self.starts, ends, strict=True)):
+            total = sum(self.value[e] * point[self.index[e]] for e in range(first, end))
+            if total < self.row_lower[r] - tolerance or total > self.row_upper[r] + tolerance:
+                bad.append(r)
+        return bad
+
     def solve(self, *, time_limit: float, integer: bool) -> tuple[float, str]:
         lp = highspy.HighsLp()
         lp.num_col_ = len(self.lower)

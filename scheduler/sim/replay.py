@@ -38,8 +38,10 @@ def replay(
     seed: int,
     arrive: float,
     progress: Callable[[int, int], None] | None = None,
+    finish: Callable[[Session], None] | None = None,
 ) -> RunResult:
-    """One run of the published protocol with `policy`; pods never leave."""
+    """One run of the published protocol with `policy`; pods never leave. `finish` sees the
+    session at the end (job ids are the pods' positions in the workload)."""
     started = time.process_time()  # CPU seconds: wall time on a shared machine measures neighbours
     workload = build_workload(nodes, pods, seed=seed, arrive=arrive)
     # Like FGD, the policy may know the ORIGINAL list's shape mix, never the order of later pods.
@@ -59,6 +61,8 @@ def replay(
         curve.record(arrived, state.gpu_used)
         if progress is not None and number % 500 == 0:
             progress(number, total)
+    if finish is not None:
+        finish(session)
     return RunResult(
         seed=seed,
         pods_tried=total,
