@@ -1,17 +1,20 @@
 """Upper bounds on GPU allocation % for the pods of one seed at 130% arrived (HiGHS).
 
-    python benchmarks/offline_bound.py --traces default,cpu200 --seeds 42-44 [--json F]
+    python benchmarks/offline_bound.py --traces default,cpu200 --seeds 42-44 [--pattern] [--json F]
 
-Two bounds, from loose to useful:
+Three bounds, from loose to tight:
 
 * FREE-CHOICE bound (`free_choice_bound`): an all-knowing packer may choose ANY subset of the
   seed's inflated pod list (no order, no "place what fits"). Pods are grouped into types and nodes
   into classes; x[t, c] pods of type t go to class c, within the class's pooled CPU, memory, GPU
   thousandths and "big" GPU slots. At 130% arrived it is 100.00 on every trace: there are always
   enough whole-GPU pods to fill every GPU, so it says nothing about placement policies.
-* RULE bound (`benchmarks/rule_bound.py`, the one the tables report): what ANY policy that obeys
-  the protocol (each pod tried once, in order; a pod that fits somewhere is placed) can reach,
-  even one that knows the future. See that module and docs/placement.md for the argument.
+* RULE bound (`benchmarks/rule_bound.py`): what ANY policy that obeys the protocol (each pod
+  tried once, in order; a pod that fits somewhere is placed) can reach, even one that knows the
+  future. See that module and docs/placement.md for the argument.
+* PATTERN bound (`benchmarks/pattern_bound.py`, `--pattern`): the same game, with the end
+  state's GPUs packed exactly and the first rejection of each common type as a switch. Valid for
+  the same runs, and on every published trace tighter than the rule bound.
 
 For scale it also prints a FEASIBLE offline packing (not a bound): the same pods sorted largest
 GPU request first (then CPU), each placed by a policy (`--packer`, default bestfit) if it fits. It
@@ -34,6 +37,7 @@ import highspy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pattern_bound import pattern_bound  # noqa: E402
 from benchmarks.policy_table import NODES, parse_seeds, trace_path, trace_stem  # noqa: E402
 from benchmarks.rule_bound import PodType, pod_type, rule_bound  # noqa: E402
 from scheduler.core.actions.allocate import try_allocate  # noqa: E402
@@ -120,39 +124,52 @@ def main() -> None:
     parser.add_argument("--seeds", default="42-44")
     parser.add_argument("--epochs", type=int, default=8, help="checkpoints of the rule bound")
     parser.add_argument("--forced", type=int, default=20, help="commonest types kept exact")
+    parser.add_argument("--pattern", action="store_true", help="also the pattern bound (MIP)")
+    parser.add_argument("--no-rule", action="store_true", help="skip the rule bound")
     parser.add_argument("--integer", action="store_true",
                         help="solve the rule bound as a MIP (its dual bound; slow) not an LP")
     parser.add_argument("--time-limit", type=float, default=300.0)
     parser.add_argument("--packer", default="bestfit", help="policy of the feasible offline packing")
     parser.add_argument("--no-packer", action="store_true", help="skip the feasible packing")
     parser.add_argument("--free-choice", action="store_true", help="also print the free-choice LP")
-    parser.add_argument("--json", type=Path, help="write {trace: median rule bound} here")
+    parser.add_argument("--json", type=Path,
+                        help="write {trace: {'rule': median, 'pattern': median}} here")
     args = parser.parse_args()
     nodes = read_nodes(NODES)
-    medians: dict[str, float] = {}
+    medians: dict[str, dict[str, float]] = {}
     for trace in args.traces.split(","):
         pods = read_pods(trace_path(trace))
-        values, packed, free, seconds = [], [], [], []
+        found: dict[str, list[float]] = {}
+        seconds: dict[str, list[float]] = {}
         for seed in parse_seeds(args.seeds):
             workload = build_workload(nodes, pods, seed=seed, arrive=1.3)
-            result = rule_bound(workload.nodes, workload.pods, epochs=args.epochs,
-                                forced=args.forced, integer=args.integer,
-                                time_limit=args.time_limit)
-            values.append(ceil2(result.percent))
-            seconds.append(result.seconds)
+            results = {}
+            if not args.no_rule:
+                results["rule"] = rule_bound(workload.nodes, workload.pods, epochs=args.epochs,
+                                             forced=args.forced, integer=args.integer,
+                                             time_limit=args.time_limit)
+            if args.pattern:
+                results["pattern"] = pattern_bound(workload.nodes, workload.pods,
+                                                   time_limit=args.time_limit)
+            for name, result in results.items():
+                found.setdefault(name, []).append(ceil2(result.percent))
+                seconds.setdefault(name, []).append(result.seconds)
             if args.free_choice:
-                free.append(free_choice_bound(nodes, workload.pods, integer=False))
+                found.setdefault("free-choice", []).append(
+                    free_choice_bound(nodes, workload.pods, integer=False))
             if not args.no_packer:
-                packed.append(offline_greedy(workload.nodes, workload.pods, policy=args.packer))
-        medians[trace_stem(trace)] = statistics.median(values)
-        line = (f"{trace_stem(trace):14s} rule bound {statistics.median(values):6.2f} "
-                f"[{min(values):.2f}–{max(values):.2f}] ({statistics.median(seconds):.0f} CPU s/seed)")
-        if free:
-            line += f"  free-choice {statistics.median(free):6.2f}"
-        if packed:
-            line += (f"  offline {args.packer} (feasible) {statistics.median(packed):6.2f} "
-                     f"[{min(packed):.2f}–{max(packed):.2f}]")
-        print(f"{line} over {len(values)} seeds", flush=True)
+                found.setdefault(f"offline {args.packer} (feasible)", []).append(
+                    offline_greedy(workload.nodes, workload.pods, policy=args.packer))
+        medians[trace_stem(trace)] = {name: statistics.median(values) for name, values in found.items()
+                                      if name in ("rule", "pattern")}
+        parts = []
+        for name, values in found.items():
+            part = (f"{name} {statistics.median(values):6.2f} [{min(values):.2f}–{max(values):.2f}]")
+            if name in seconds:
+                part += f" ({statistics.median(seconds[name]):.0f} CPU s/seed)"
+            parts.append(part)
+        print(f"{trace_stem(trace):14s} " + "  ".join(parts)
+              + f" over {len(parse_seeds(args.seeds))} seeds", flush=True)
     if args.json:
         args.json.write_text(json.dumps(medians, indent=1))
 

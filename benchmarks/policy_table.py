@@ -5,8 +5,9 @@
     python benchmarks/policy_table.py --table results.json [--bound bound.json]
 
 Each run is one seed of `scheduler.sim.replay.replay` at 130% arrived; the table shows the median
-and range over seeds of alloc % at 130, next to the published FGD figure and the rule bound
-(benchmarks/offline_bound.py).
+and range over seeds of alloc % at 130, next to the published FGD figure and the rule and pattern
+bounds (benchmarks/offline_bound.py).
+
 A trace name without a slash means data/alibaba-gpu-v2023/openb_pod_list_NAME.csv.
 """
 
@@ -68,8 +69,9 @@ def parse_seeds(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
-def table(rows: list[list[object]], bound: dict[str, float]) -> str:
-    """Markdown: per trace and policy, median [min–max] over seeds, published FGD, bound."""
+def table(rows: list[list[object]], bound: dict[str, dict[str, float]]) -> str:
+    """Markdown: per trace and policy, median [min–max] over seeds, published FGD, the bounds
+    (offline_bound.py --json: per trace the median rule and pattern bounds)."""
     published = read_published(ROOT / "data" / "fgd-published-alloc.csv")
     runs: dict[tuple[str, str], list[float]] = {}
     seconds: dict[tuple[str, str], list[float]] = {}
@@ -77,8 +79,9 @@ def table(rows: list[list[object]], bound: dict[str, float]) -> str:
         runs.setdefault((str(trace), str(policy)), []).append(float(str(value)))
         seconds.setdefault((str(trace), str(policy)), []).append(float(str(cpu)))
     policies = sorted({policy for _, policy in runs}, key=lambda p: (p != "fgd", p))
-    lines = ["| trace | " + " | ".join(policies) + " | published FGD | rule bound (upper) |",
-             "|---" * (len(policies) + 3) + "|"]
+    lines = ["| trace | " + " | ".join(policies)
+             + " | published FGD | rule bound (upper) | pattern bound (upper) |",
+             "|---" * (len(policies) + 4) + "|"]
     for trace in sorted({trace for trace, _ in runs}):
         cells = []
         for policy in policies:
@@ -90,7 +93,9 @@ def table(rows: list[list[object]], bound: dict[str, float]) -> str:
                          f" n={len(values)}")
         paper = published.get((f"openb_pod_list_{trace}", "FGD"))
         cells.append(f"{paper['130']:.2f}" if paper else "–")
-        cells.append(f"{bound[trace]:.2f}" if trace in bound else "–")
+        for name in ("rule", "pattern"):
+            value = bound.get(trace, {}).get(name)
+            cells.append("–" if value is None else f"{value:.2f}")
         lines.append(f"| {trace} | " + " | ".join(cells) + " |")
     cpu = {p: statistics.mean(v for (_, q), vs in seconds.items() if q == p for v in vs)
            for p in policies}
