@@ -64,6 +64,7 @@ def test_every_real_run_is_a_feasible_point_of_the_mip() -> None:
     nodes = ([node(f"g2-{i}", 96000, 393216, 8, "G2") for i in range(8)]
              + [node(f"t4-{i}", 104000, 524288, 2, "T4") for i in range(6)]
              + [node(f"p100-{i}", 16000, 122880, 2, "P100") for i in range(6)])
+    switched = 0  # runs where a switched type was rejected: the rows (a)-(c) were at work
     for seed in (42, 43):
         workload = build_workload(nodes, pods, seed=seed, arrive=1.3)
         built = build_pattern_model(workload.nodes, workload.pods, chunks=20, forced=12)
@@ -73,10 +74,12 @@ def test_every_real_run_is_a_feasible_point_of_the_mip() -> None:
             run = replay(nodes, pods, policy=policy, seed=seed, arrive=1.3, finish=ends.append)
             point = run_point(built, list(workload.pods), ends[0])
             assert built.model.violated(point) == [], (policy, seed)
+            switched += any(point[z[-1]] == 0.0 for z in built.switches.values())
             held = sum(cost * value for cost, value in zip(built.model.cost, point, strict=True))
             assert held == pytest.approx(ends[0].state.gpu_used / MILLI_PER_GPU)
             value = run.alloc_at["130"]
             assert value is not None and value <= bound + 0.01, (policy, seed, value, bound)
+    assert switched == 12
 
 
 def test_a_broken_point_is_caught() -> None:
