@@ -87,3 +87,16 @@ def random_case(seed: int) -> tuple[list[Node], list[TracePod]]:
         models = frozenset({"T4"}) if milli and rng.random() < 0.15 else frozenset()
         pods.append(pod(f"p{j}", cpu, memory, milli, models))
     return nodes, pods
+
+
+def small_cluster() -> tuple[list[Node], list[TracePod]]:
+    """20 nodes of three kinds and 400 pods drawn from the default trace."""
+    from benchmarks.policy_table import trace_path
+    from scheduler.sim.trace import read_pods
+
+    rng = random.Random(7)
+    pods = rng.sample(read_pods(trace_path("default")), 400)
+    nodes = ([node(f"g2-{i}", 96000, 393216, 8, "G2") for i in range(8)]
+             + [node(f"t4-{i}", 104000, 524288, 2, "T4") for i in range(6)]
+             + [node(f"p100-{i}", 16000, 122880, 2, "P100") for i in range(6)])
+    return nodes, pods

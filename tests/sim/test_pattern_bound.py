@@ -8,7 +8,6 @@ optimum of the game on tiny clusters; and it bites where the rule bound does not
 from __future__ import annotations
 
 import bisect
-import random
 
 import pytest
 
@@ -19,7 +18,7 @@ from scheduler.core.session import Session
 from scheduler.sim.protocol import build_workload
 from scheduler.sim.replay import replay
 from scheduler.sim.trace import TracePod
-from tests.sim.games import game_optimum, node, percent, pod, random_case
+from tests.sim.games import game_optimum, node, percent, pod, random_case, small_cluster
 
 
 def run_point(built: PatternModel, pods: list[TracePod], session: Session) -> list[float]:
@@ -56,14 +55,7 @@ def run_point(built: PatternModel, pods: list[TracePod], session: Session) -> li
 
 
 def test_every_real_run_is_a_feasible_point_of_the_mip() -> None:
-    from benchmarks.policy_table import trace_path
-    from scheduler.sim.trace import read_pods
-
-    rng = random.Random(7)
-    pods = rng.sample(read_pods(trace_path("default")), 400)
-    nodes = ([node(f"g2-{i}", 96000, 393216, 8, "G2") for i in range(8)]
-             + [node(f"t4-{i}", 104000, 524288, 2, "T4") for i in range(6)]
-             + [node(f"p100-{i}", 16000, 122880, 2, "P100") for i in range(6)])
+    nodes, pods = small_cluster()
     switched = 0  # runs where a switched type was rejected: the rows (a)-(c) were at work
     for seed in (42, 43):
         workload = build_workload(nodes, pods, seed=seed, arrive=1.3)

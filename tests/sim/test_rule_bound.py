@@ -6,15 +6,13 @@ rule-obeying run enumerated), and against the policies of the core replayed on s
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from benchmarks.offline_bound import free_choice_bound
 from benchmarks.rule_bound import PodType, dominates, epoch_ends, pod_type, rule_bound
 from scheduler.sim.protocol import build_workload
 from scheduler.sim.replay import replay
-from tests.sim.games import game_optimum, node, percent, pod, random_case
+from tests.sim.games import game_optimum, node, percent, pod, random_case, small_cluster
 
 
 def test_two_810_pods_take_both_gpus_before_the_whole_ones_arrive() -> None:
@@ -63,14 +61,7 @@ def test_the_bound_bites_on_some_tiny_clusters() -> None:
 
 
 def test_bound_is_above_every_policy_on_a_small_cluster() -> None:
-    from benchmarks.policy_table import trace_path
-    from scheduler.sim.trace import read_pods
-
-    rng = random.Random(7)
-    pods = rng.sample(read_pods(trace_path("default")), 400)
-    nodes = ([node(f"g2-{i}", 96000, 393216, 8, "G2") for i in range(8)]
-             + [node(f"t4-{i}", 104000, 524288, 2, "T4") for i in range(6)]
-             + [node(f"p100-{i}", 16000, 122880, 2, "P100") for i in range(6)])
+    nodes, pods = small_cluster()
     for seed in (42, 43):
         workload = build_workload(nodes, pods, seed=seed, arrive=1.3)
         bound = rule_bound(workload.nodes, workload.pods, epochs=8, forced=20).percent
