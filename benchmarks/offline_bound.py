@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.pattern_bound import pattern_bound  # noqa: E402
 from benchmarks.policy_table import NODES, parse_seeds, trace_path, trace_stem  # noqa: E402
-from benchmarks.rule_bound import PodType, pod_type, rule_bound  # noqa: E402
+from benchmarks.rule_bound import BoundResult, PodType, pod_type, rule_bound  # noqa: E402
 from scheduler.core.actions.allocate import try_allocate  # noqa: E402
 from scheduler.core.config import CycleConfig  # noqa: E402
 from scheduler.core.model import MILLI_PER_GPU, Job, Node, Snapshot  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--traces", default="default")
     parser.add_argument("--seeds", default="42-44")
     parser.add_argument("--epochs", type=int, default=8, help="checkpoints of the rule bound")
-    parser.add_argument("--forced", type=int, default=20, help="commonest types kept exact")
+    parser.add_argument("--forced", type=int, default=20, help="commonest types kept exact (rule bound)")
     parser.add_argument("--pattern", action="store_true", help="also the pattern bound (MIP)")
     parser.add_argument("--no-rule", action="store_true", help="skip the rule bound")
     parser.add_argument("--integer", action="store_true",
@@ -143,7 +143,7 @@ def main() -> None:
         seconds: dict[str, list[float]] = {}
         for seed in parse_seeds(args.seeds):
             workload = build_workload(nodes, pods, seed=seed, arrive=1.3)
-            results = {}
+            results: dict[str, BoundResult] = {}
             if not args.no_rule:
                 results["rule"] = rule_bound(workload.nodes, workload.pods, epochs=args.epochs,
                                              forced=args.forced, integer=args.integer,
