@@ -53,6 +53,7 @@ from benchmarks.rule_bound import (
     NodeClass,
     PodType,
     _Model,
+    class_rows,
     dominates,
     epoch_ends,
     fits_empty,
@@ -145,16 +146,10 @@ def build_pattern_model(
         m.row(placed(t), upper=float(arrivals[t]))
     for ci, c in enumerate(classes):
         here = [t for t in types if (t, ci) in X]
-        m.row([(X[t, ci], t.cpu / c.cpu) for t in here], upper=float(c.count))
-        m.row([(X[t, ci], t.memory / c.memory) for t in here], upper=float(c.count))
-        m.row([(X[t, ci], 1.0) for t in here], upper=float(c.count * c.max_pods))
-        if not c.gpus:
-            continue
-        m.row([(X[t, ci], t.milli / MILLI_PER_GPU) for t in here if t.gpus],
-              upper=float(c.count * c.gpus))
-        for g in sorted({t.gpus for t in here if t.whole and t.gpus > 1}):
-            m.row([(X[t, ci], 1.0) for t in here if t.whole and t.gpus >= g],
-                  upper=float(c.count * (c.gpus // g)))
+        class_rows(m, c, [(t, X[t, ci]) for t in here])
+        if c.gpus:
+            m.row([(X[t, ci], t.milli / MILLI_PER_GPU) for t in here if t.gpus],
+                  upper=float(c.count * c.gpus))
     # The end state's GPUs: whole-GPU pods, and maximal patterns of shares.
     shares = sorted({t.share for t in types if t.sharing}, reverse=True)
     patterns = maximal_patterns(shares)

@@ -91,12 +91,16 @@ class NodeClass:
     count: int = field(compare=False)
 
 
+def class_key(node: Node) -> tuple[str, int, int, int, int]:
+    """What makes nodes identical for the bounds: model, CPU, memory, GPUs, pod slots."""
+    return (node.gpu_model, node.cpu_millis, node.memory_mib, len(node.gpus), node.max_pods)
+
+
 def node_classes(nodes: Sequence[Node]) -> list[NodeClass]:
     for node in nodes:
         if not node.ready or node.cordoned or any(not gpu.healthy for gpu in node.gpus):
             raise ValueError(f"node {node.name}: the bound assumes ready nodes with healthy GPUs")
-    counts = Counter((n.gpu_model, n.cpu_millis, n.memory_mib, len(n.gpus), n.max_pods)
-                     for n in nodes)
+    counts = Counter(class_key(n) for n in nodes)
     return [NodeClass(*key, count=many) for key, many in sorted(counts.items())]
 
 
@@ -225,6 +229,18 @@ class _Model:
             value = info.objective_function_value
         self.solution = list(h.getSolution().col_value) if h.getSolution().value_valid else []
         return float(value), status
+
+
+def class_rows(m: _Model, c: NodeClass, held: Sequence[tuple[PodType, int]]) -> None:
+    """What the nodes of class c hold at the end, pooled (`held`: each type with the column of its
+    pods there): CPU, memory and pod slots, and per node at most floor(G/g) pods of ≥ g GPUs."""
+    # (CPU and memory as shares of one node: HiGHS likes numbers near 1)
+    m.row([(col, t.cpu / c.cpu) for t, col in held], upper=float(c.count))
+    m.row([(col, t.memory / c.memory) for t, col in held], upper=float(c.count))
+    m.row([(col, 1.0) for _, col in held], upper=float(c.count * c.max_pods))
+    for g in sorted({t.gpus for t, _ in held if t.whole and t.gpus > 1}):
+        m.row([(col, 1.0) for t, col in held if t.whole and t.gpus >= g],
+              upper=float(c.count * (c.gpus // g)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,16 +393,9 @@ def rule_bound(
     last = K - 1
     for ci, c in enumerate(classes):
         here = [i for i in range(len(types)) if (i, ci, last) in X]
-        # (CPU in cores, memory in GiB: HiGHS likes numbers near 1)
-        m.row([(X[i, ci, last], types[i].cpu / c.cpu) for i in here], upper=float(c.count))
-        m.row([(X[i, ci, last], types[i].memory / c.memory) for i in here], upper=float(c.count))
-        m.row([(X[i, ci, last], 1.0) for i in here], upper=float(c.count * c.max_pods))
+        class_rows(m, c, [(types[i], X[i, ci, last]) for i in here])
         if not c.gpus:
             continue
-        # Whole pods of ≥ g GPUs: at most floor(G/g) per node.
-        for g in sorted({types[i].gpus for i in here if types[i].whole and types[i].gpus > 1}):
-            m.row([(X[i, ci, last], 1.0) for i in here if types[i].whole and types[i].gpus >= g],
-                  upper=float(c.count * (c.gpus // g)))
         big = [i for i in here if types[i].sharing and 2 * types[i].share > MILLI_PER_GPU]
         small = [i for i in here if types[i].sharing and 2 * types[i].share <= MILLI_PER_GPU]
         gpu_row: list[tuple[int, float]] = [(X[i, ci, last], float(types[i].gpus))

@@ -12,7 +12,7 @@ import bisect
 import pytest
 
 from benchmarks.pattern_bound import PatternModel, build_pattern_model, maximal_patterns, pattern_bound
-from benchmarks.rule_bound import pod_type, rule_bound
+from benchmarks.rule_bound import class_key, pod_type, rule_bound
 from scheduler.core.model import MILLI_PER_GPU
 from scheduler.core.session import Session
 from scheduler.sim.protocol import build_workload
@@ -24,15 +24,13 @@ from tests.sim.games import game_optimum, node, percent, pod, random_case, small
 def run_point(built: PatternModel, pods: list[TracePod], session: Session) -> list[float]:
     """The MIP point of a finished replay: its end state, its patterns, its first rejections."""
     point = [0.0] * len(built.model.lower)
-    by_name = {n.name: n for n in session.state.nodes}
     class_of = {(c.model, c.cpu, c.memory, c.gpus, c.max_pods): ci for ci, c in enumerate(built.classes)}
+    by_class = {n.name: class_of[class_key(n)] for n in session.state.nodes}
     gpu_shares: dict[tuple[str, int], list[int]] = {}
     for job_id, placements in session.placements.items():
         t = pod_type(pods[int(job_id)])
         for placement in placements:
-            n = by_name[placement.node]
-            point[built.placed[t, class_of[n.gpu_model, n.cpu_millis, n.memory_mib, len(n.gpus),
-                                            n.max_pods]]] += 1
+            point[built.placed[t, by_class[placement.node]]] += 1
             if t.sharing:
                 for grant in placement.gpus:
                     gpu_shares.setdefault((placement.node, grant.gpu_index), []).append(grant.milli)
