@@ -33,7 +33,7 @@ from scheduler.service.loop import SchedulerLoop
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import session_factory
-from scheduler.store.scratch import PG_ADMIN
+from tests.support.scratch import PG_ADMIN
 
 
 def postgres_cpu(database: str) -> float:

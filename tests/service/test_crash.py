@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from scheduler.store import invariants
 from scheduler.store.db import make_engine, session_factory
 from scheduler.store.tables import JobRow
+from tests.support import invariants
 
 JOBS = 1000
 NODES = 4

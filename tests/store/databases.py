@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from scheduler.store.db import make_engine, upgrade
-from scheduler.store.scratch import scratch_postgres
 from scheduler.store.tables import Base
+from tests.support.scratch import scratch_postgres
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

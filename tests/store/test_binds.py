@@ -7,10 +7,11 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.inventory import GpuInventory, NodeInventory
-from scheduler.store import binds, invariants, jobs, nodes
+from scheduler.store import binds, jobs, nodes
 from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import session_factory
 from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, QueueRow, ReplicaRow
+from tests.support import invariants
 
 
 def _seed(engine: Engine, job_ids: list[str]) -> None:
