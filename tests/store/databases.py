@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from scheduler.store.db import make_engine, upgrade
 from scheduler.store.tables import Base
 from tests.support.scratch import scratch_postgres
+from tests.support.services import unavailable
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -33,7 +34,7 @@ def db_url(
         scratch = scratch_postgres("gpusched_test")
         url = scratch.__enter__()
     except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+        unavailable(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
     try:
         yield url
     finally:
