@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, TextClause, func, insert, select, text, update
+from sqlalchemy import Table, TextClause, func, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -199,21 +199,3 @@ def stop_running(session: Session, job: JobRow, *, now: float, outcome: str, mes
         data={"status": status, "message": message},
     )
     return status
-
-
-def set_running(session: Session, job_ids: Sequence[str], *, now: float) -> int:
-    """Move still-pending jobs to running; returns how many moved (others changed meanwhile)."""
-    if not job_ids:
-        return 0
-    result = session.execute(
-        update(JobRow)
-        .where(JobRow.id.in_(list(job_ids)), JobRow.status == "pending")
-        .values(
-            status="running",
-            reason=None,
-            updated_at=now,
-            attempts=JobRow.attempts + 1,
-            message="",
-        )
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
