@@ -31,19 +31,6 @@ class Applied:
     """Decisions about jobs that changed since the snapshot (e.g. cancelled): not applied."""
 
 
-def reason_json(reason: PendingReason) -> dict[str, Any]:
-    """A pending reason as stored in jobs.reason and shown by the API."""
-    return {
-        "kind": str(reason.kind),
-        "summary": reason.summary,
-        "items": [
-            {"code": item.code, "message": item.message, "data": _plain(item.data)}
-            for item in reason.items
-        ],
-        "node_failures": dict(reason.node_failures),
-    }
-
-
 def commit_decisions(
     session: Session,
     *,
@@ -99,7 +86,9 @@ def write_reasons(
 
 
 class _ReasonWriter:
-    """reason_json as JSON text; the items and node counts that jobs share are written once.
+    """Pending reasons as the JSON text stored in jobs.reason (and shown by the API).
+
+    The items and node counts that jobs share are encoded once.
 
     One cycle's reasons share most of their parts (explain memoises by job shape), so caching by
     object identity, while the reasons are alive, turns thousands of encodings into dozens.
