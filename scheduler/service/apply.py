@@ -31,20 +31,6 @@ class Applied:
     """Decisions about jobs that changed since the snapshot (e.g. cancelled): not applied."""
 
 
-def commit_decisions(
-    session: Session,
-    *,
-    result: CycleResult,
-    state: StoreState,
-    now: float,
-    reasons_seen: dict[str, PendingReason],
-) -> Applied:
-    """Write decisions, fair shares and pending reasons in the caller's transaction."""
-    applied = write_decisions(session, result=result, state=state, now=now)
-    write_reasons(session, result.reasons, reasons_seen)
-    return applied
-
-
 def write_decisions(
     session: Session, *, result: CycleResult, state: StoreState, now: float
 ) -> Applied:
