@@ -91,50 +91,35 @@ def _gaps(starts: list[float]) -> list[float]:
     return [round(b - a, 9) for a, b in itertools.pairwise(starts)]
 
 
-def test_a_loop_woken_without_pause_keeps_its_share(tmp_path: Path) -> None:
-    settings = Settings(
+def _settings(tmp_path: Path, *, share: float, debounce: float = 0.0, period: float = 0.05) -> Settings:
+    return Settings(
         home=tmp_path,
         min_cycle_interval_seconds=0.0,
-        wake_debounce_seconds=0.0,
-        max_cycle_share=0.25,
-        cycle_period_seconds=0.05,
+        wake_debounce_seconds=debounce,
+        max_cycle_share=share,
+        cycle_period_seconds=period,
     )
-    starts = _starts(tmp_path, settings, storm=True)
+
+
+def test_a_loop_woken_without_pause_keeps_its_share(tmp_path: Path) -> None:
+    starts = _starts(tmp_path, _settings(tmp_path, share=0.25), storm=True)
     # 0.1 s busy may be at most 25 % of the time: one start every 0.1 / 0.25 = 0.4 s.
     assert _gaps(starts) == [0.4] * 7
 
 
 def test_with_the_whole_share_a_storm_runs_cycles_back_to_back(tmp_path: Path) -> None:
-    settings = Settings(
-        home=tmp_path,
-        min_cycle_interval_seconds=0.0,
-        wake_debounce_seconds=0.0,
-        max_cycle_share=1.0,
-        cycle_period_seconds=0.05,
-    )
-    assert _gaps(_starts(tmp_path, settings, storm=True)) == [CYCLE_SECONDS] * 7
+    starts = _starts(tmp_path, _settings(tmp_path, share=1.0), storm=True)
+    assert _gaps(starts) == [CYCLE_SECONDS] * 7
 
 
 def test_a_wake_up_is_debounced_but_never_beats_the_spacing(tmp_path: Path) -> None:
-    settings = Settings(
-        home=tmp_path,
-        min_cycle_interval_seconds=0.0,
-        wake_debounce_seconds=0.5,
-        max_cycle_share=0.25,
-        cycle_period_seconds=10.0,
-    )
+    settings = _settings(tmp_path, share=0.25, debounce=0.5, period=10.0)
     # Woken at once after each cycle of 0.1 s: the 0.5 s debounce is longer than the 0.3 s
     # still owed to the spacing, so cycles start 0.1 + 0.5 = 0.6 s apart.
     assert _gaps(_starts(tmp_path, settings, storm=True)) == [0.6] * 7
 
 
 def test_a_quiet_loop_cycles_once_per_period(tmp_path: Path) -> None:
-    settings = Settings(
-        home=tmp_path,
-        min_cycle_interval_seconds=0.0,
-        wake_debounce_seconds=0.0,
-        max_cycle_share=0.25,
-        cycle_period_seconds=2.0,
-    )
+    settings = _settings(tmp_path, share=0.25, period=2.0)
     # No wake-up: the loop waits the whole period after each cycle (0.1 s + 2 s).
     assert _gaps(_starts(tmp_path, settings, storm=False, cycles=4)) == [2.1] * 3
