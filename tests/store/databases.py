@@ -41,6 +41,10 @@ def db_url(
         scratch.__exit__(None, None, None)
 
 
+postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+"""For a test of PostgreSQL's own code path: run there only (not run and skipped on SQLite)."""
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on an emptied database (rows of earlier tests removed)."""

@@ -11,6 +11,7 @@ from scheduler.store import binds, bulk, jobs, nodes
 from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import session_factory
 from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, QueueRow, ReplicaRow
+from tests.store.databases import postgresql_only
 from tests.support import invariants
 from tests.support.seed import submit_row
 
@@ -119,9 +120,8 @@ def test_a_start_on_an_unknown_node_is_refused(engine: Engine) -> None:
         assert session.scalar(select(JobRow.status)) == "pending"
 
 
+@postgresql_only  # SQLite's foreign keys refuse the orphans outright
 def test_the_invariant_walker_names_orphaned_replicas_and_shares(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's foreign keys refuse the orphans outright")
     _seed(engine, ["a"])
     with session_factory(engine)() as session:
         session.add(ReplicaRow(job_id="ghost", replica=0, node="n9", state="assigned"))
