@@ -6,9 +6,7 @@ import asyncio
 import uuid
 
 from scheduler.service.wakeup import Wakeup
-from tests.support.services import require_redis
-
-REDIS = "redis://127.0.0.1:6379/0"
+from tests.support.services import REDIS, require_redis
 
 
 def test_notify_sets_the_local_event() -> None:
