@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from sqlalchemy import Engine, insert, text
 
 from scheduler.store.db import make_engine
-from scheduler.store.scratch import scratch_postgres as store_scratch
 from scheduler.store.tables import GpuRow, JobRow, NodeRow, QueueRow
+from tests.support.scratch import scratch_postgres as store_scratch
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from scheduler.service.loop import SchedulerLoop
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import session_factory
-from scheduler.store.scratch import PG_ADMIN
+from tests.support.scratch import PG_ADMIN
 
 
 def postgres_cpu(database: str) -> float:
@@ -89,9 +89,9 @@ def main() -> None:
             result = loop.decide(state.snapshot, loop.config, time.time())
             t2, c2 = time.perf_counter(), time.process_time()
             with sessions() as session:
-                applied = apply.commit_decisions(
-                    session, result=result, state=state, now=time.time(), reasons_seen={}
-                )
+                # What run_once does, in one transaction here (it commits the reasons apart).
+                applied = apply.write_decisions(session, result=result, state=state, now=time.time())
+                apply.write_reasons(session, result.reasons, {})
                 session.rollback()  # measured only: the full cycle below commits
             t3, c3 = time.perf_counter(), time.process_time()
             del state, result

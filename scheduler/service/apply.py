@@ -31,33 +31,6 @@ class Applied:
     """Decisions about jobs that changed since the snapshot (e.g. cancelled): not applied."""
 
 
-def reason_json(reason: PendingReason) -> dict[str, Any]:
-    """A pending reason as stored in jobs.reason and shown by the API."""
-    return {
-        "kind": str(reason.kind),
-        "summary": reason.summary,
-        "items": [
-            {"code": item.code, "message": item.message, "data": _plain(item.data)}
-            for item in reason.items
-        ],
-        "node_failures": dict(reason.node_failures),
-    }
-
-
-def commit_decisions(
-    session: Session,
-    *,
-    result: CycleResult,
-    state: StoreState,
-    now: float,
-    reasons_seen: dict[str, PendingReason],
-) -> Applied:
-    """Write decisions, fair shares and pending reasons in the caller's transaction."""
-    applied = write_decisions(session, result=result, state=state, now=now)
-    write_reasons(session, result.reasons, reasons_seen)
-    return applied
-
-
 def write_decisions(
     session: Session, *, result: CycleResult, state: StoreState, now: float
 ) -> Applied:
@@ -99,7 +72,9 @@ def write_reasons(
 
 
 class _ReasonWriter:
-    """reason_json as JSON text; the items and node counts that jobs share are written once.
+    """Pending reasons as the JSON text stored in jobs.reason (and shown by the API).
+
+    The items and node counts that jobs share are encoded once.
 
     One cycle's reasons share most of their parts (explain memoises by job shape), so caching by
     object identity, while the reasons are alive, turns thousands of encodings into dozens.

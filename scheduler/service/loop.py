@@ -23,6 +23,7 @@ from scheduler.core.decisions import CycleResult, PendingReason
 from scheduler.core.model import Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
+from scheduler.service.clock import LoopClock, SystemClock
 from scheduler.service.redis_link import RedisLink
 from scheduler.service.settings import Settings
 from scheduler.service.usage import QueueUsage
@@ -87,7 +88,9 @@ class SchedulerLoop:
         metrics: ServiceMetrics,
         decide: Decide = run_cycle,
         redis: RedisLink | None = None,
+        clock: LoopClock | None = None,
     ) -> None:
+        self.clock: LoopClock = SystemClock() if clock is None else clock
         self.sessions = sessions
         self.redis = redis
         self.settings = settings
@@ -189,25 +192,22 @@ class SchedulerLoop:
         if self._early is not None:
             await asyncio.to_thread(self._early.join)  # never two cycles at once
         listener = asyncio.create_task(self.wakeup.listen_redis())
+        clock = self.clock
         try:
             while True:
-                last = time.monotonic()
+                last = clock.monotonic()
                 try:
                     await asyncio.to_thread(self.run_once)
                 except lease.NotLeader as error:
                     log.warning("%s; decisions of this cycle were dropped", error)
                 except Exception:
                     log.exception("scheduling cycle failed; retrying on the next wake-up")
-                spacing = cycle_spacing(self.settings, time.monotonic() - last)
-                try:
-                    # Not wait_for: on Python 3.11 it can swallow a cancel that lands as the
-                    # event fires, and the loop then never stops (a hung shutdown).
-                    async with asyncio.timeout(self.settings.cycle_period_seconds):
-                        await event.wait()
-                    gap = spacing - (time.monotonic() - last)
-                    await asyncio.sleep(max(self.settings.wake_debounce_seconds, gap))
-                except TimeoutError:
-                    await asyncio.sleep(max(0.0, spacing - (time.monotonic() - last)))
+                spacing = cycle_spacing(self.settings, clock.monotonic() - last)
+                if await clock.wait(event, self.settings.cycle_period_seconds):
+                    gap = spacing - (clock.monotonic() - last)
+                    await clock.sleep(max(self.settings.wake_debounce_seconds, gap))
+                else:
+                    await clock.sleep(max(0.0, spacing - (clock.monotonic() - last)))
                 event.clear()
                 self.wakeup.pending.clear()
         finally:

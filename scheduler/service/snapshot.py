@@ -34,7 +34,6 @@ class StoreState:
 
     snapshot: Snapshot
     gpu_uuids: dict[tuple[str, int], str]
-    requeue: dict[str, bool]
     created_at: dict[str, float]
 
 
@@ -110,7 +109,6 @@ def load(session: Session) -> StoreState:
     placements = _placements(connection)
     requests: dict[tuple[int, int, int, int], ReplicaRequest] = {}
     jobs = []
-    requeue: dict[str, bool] = {}
     created: dict[str, float] = {}
     for row in connection.execute(
         select(
@@ -129,7 +127,6 @@ def load(session: Session) -> StoreState:
             JobRow.started_at,
             JobRow.updated_at,
             JobRow.last_checkpoint_at,
-            JobRow.requeue,
         )
         .where(JobRow.status.in_(("pending", "running")))
         .order_by(JobRow.created_at, JobRow.id)
@@ -150,7 +147,6 @@ def load(session: Session) -> StoreState:
             started_at,
             updated_at,
             checkpoint,
-            job_requeue,
         ) = row
         running = status == "running"
         shape = (cpu, memory, gpu_milli, gpu_memory)
@@ -176,12 +172,10 @@ def load(session: Session) -> StoreState:
                 last_checkpoint_at=checkpoint,
             )
         )
-        requeue[job_id] = bool(job_requeue)
         created[job_id] = created_at
     return StoreState(
         snapshot=Snapshot(nodes=nodes, jobs=tuple(jobs), queues=queues),
         gpu_uuids=uuids,
-        requeue=requeue,
         created_at=created,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +55,23 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (`alembic upgrade head`).
 
-    A schema already at the head is recognised with one query, without importing Alembic (its
-    import costs a large part of a restart).
+    A schema already at the head is recognised with one query, without running the migration
+    environment.
     """
-    head = _head_revision()
-    if head is not None and _current_revisions(engine) == {head}:
-        return
-    from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        head = ScriptDirectory.from_config(config).get_current_head()
+    except CommandError:
+        head = None  # several heads: the upgrade below reports them
+    if head is not None and _current_revisions(engine) == {head}:
+        return
+    from alembic import command
+
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -80,27 +85,3 @@ def _current_revisions(engine: Engine) -> set[str]:
             return {str(version) for (version,) in rows}
         except DBAPIError:
             return set()
-
-
-def _head_revision() -> str | None:
-    """The newest migration's id, read from the migration files; None when that is not clear
-    (several heads, a file it cannot read): Alembic then decides."""
-    revisions: dict[str, object] = {}
-    try:
-        for path in (MIGRATIONS / "versions").glob("*.py"):
-            names: dict[str, object] = {}
-            for node in ast.parse(path.read_text()).body:
-                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-                    for target in node.targets:
-                        if isinstance(target, ast.Name):
-                            names[target.id] = node.value.value
-            if isinstance(names.get("revision"), str):
-                revisions[str(names["revision"])] = names.get("down_revision")
-    except (OSError, SyntaxError, ValueError):
-        return None
-    heads = set(revisions) - {down for down in revisions.values() if isinstance(down, str)}
-    if len(heads) != 1 or any(
-        not (down is None or isinstance(down, str)) for down in revisions.values()
-    ):
-        return None  # branches or merge points (tuples): let Alembic work it out
-    return heads.pop()

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, TextClause, func, insert, select, text, update
+from sqlalchemy import Table, TextClause, func, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -52,21 +52,7 @@ def by_idempotency_key(session: Session, token_id: int, key: str) -> JobRow | No
 # more Python per row than the round trip itself.
 _JOBS: Table = JobRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
-_INSERT_JOB = insert(_JOBS)
 _INSERT_EVENT = insert(_EVENTS)
-
-
-def add(session: Session, job: JobRow) -> None:
-    """Insert a new pending job and its `job.submitted` event (two prepared INSERTs)."""
-    # Unset attributes are left out so that the columns' defaults apply.
-    values = {
-        column.key: getattr(job, column.key)
-        for column in JobRow.__table__.columns
-        if getattr(job, column.key) is not None
-    }
-    connection = session.connection()
-    connection.execute(_INSERT_JOB, values)
-    connection.execute(_INSERT_EVENT, _submitted(job.id, job.queue, job.created_at))
 
 
 def _submitted(job_id: str, queue: str, at: float) -> dict[str, Any]:
@@ -199,21 +185,3 @@ def stop_running(session: Session, job: JobRow, *, now: float, outcome: str, mes
         data={"status": status, "message": message},
     )
     return status
-
-
-def set_running(session: Session, job_ids: Sequence[str], *, now: float) -> int:
-    """Move still-pending jobs to running; returns how many moved (others changed meanwhile)."""
-    if not job_ids:
-        return 0
-    result = session.execute(
-        update(JobRow)
-        .where(JobRow.id.in_(list(job_ids)), JobRow.status == "pending")
-        .values(
-            status="running",
-            reason=None,
-            updated_at=now,
-            attempts=JobRow.attempts + 1,
-            message="",
-        )
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from agent.simulated import SimulatedSource, parse_simulate_spec
 from agent.stream import TelemetryStream
 from scheduler.cli.main import _register_all, app
+from tests.support.services import REDIS, require_redis
 
 
 @pytest.mark.parametrize(
@@ -67,13 +68,10 @@ def test_cli_refuses_a_bad_spec_with_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_telemetry_goes_to_a_capped_redis_stream() -> None:
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    require_redis(REDIS)
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=1)
     key = f"gpusched-test:{uuid.uuid4().hex}:telemetry"
-    stream = TelemetryStream("redis://127.0.0.1:6379/0", stream=key, maxlen=5)
+    stream = TelemetryStream(REDIS, stream=key, maxlen=5)
     try:
         for i in range(300):
             stream.publish("node-a", [{"index": 0, "utilization": float(i)}])

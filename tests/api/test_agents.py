@@ -26,12 +26,8 @@ def _bind(api: Api, job_id: str, placements: tuple[ReplicaPlacement, ...]) -> No
     """Commit a bind the way the loop does (decision → store)."""
     with session_factory(api.engine)() as session:
         state = snapshot.load(session)
-        apply.commit_decisions(
-            session,
-            result=CycleResult((Bind(job_id, placements),), {}),
-            state=state,
-            now=time.time(),
-            reasons_seen={},
+        apply.write_decisions(
+            session, result=CycleResult((Bind(job_id, placements),), {}), state=state, now=time.time()
         )
         session.commit()
 

@@ -20,6 +20,7 @@ from scheduler.service.wakeup import Wakeup
 from scheduler.store.db import session_factory
 from scheduler.store.tables import EventRow, JobRow
 from tests.api.conftest import Api
+from tests.store.databases import postgresql_only
 
 ADMIN = Principal(token_id=1, kind="admin", name="admin")
 
@@ -176,10 +177,9 @@ def test_concurrent_requests_through_the_api(api: Api) -> None:
     assert submitted == dict.fromkeys(ids, 1)
 
 
-def test_a_queue_that_became_a_parent_is_checked_again(api: Api, db_url: str) -> None:
+@postgresql_only  # the known-leaf shortcut is PostgreSQL's
+def test_a_queue_that_became_a_parent_is_checked_again(api: Api) -> None:
     """PostgreSQL's writer trusts queues seen as leaves; the statement itself re-checks."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the known-leaf shortcut is PostgreSQL's")
     api.queue("vision")
     api.queue("nlp")
     with api.engine.connect() as connection:
@@ -205,9 +205,8 @@ def test_a_queue_that_became_a_parent_is_checked_again(api: Api, db_url: str) ->
     assert len(_stored(api.engine)[0]) == 2
 
 
-def test_the_writer_replaces_a_connection_the_server_closed(api: Api, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the writer keeps its own connection on PostgreSQL only")
+@postgresql_only  # the writer keeps its own connection on PostgreSQL only
+def test_the_writer_replaces_a_connection_the_server_closed(api: Api) -> None:
     api.queue("vision")
     batcher = SubmitBatcher(session_factory(api.engine), Wakeup())
 

@@ -21,6 +21,7 @@ from scheduler.core.plugins.placement.stranding import (
     stranded,
 )
 from scheduler.core.state import ClusterState
+from tests.support.services import require_module
 
 # One typical shape: 10 cores and one whole GPU. The clusters below have at least 10 cores per GPU,
 # so the filler reach applies: the only filler is the shape itself, taking FILLER_SHARE (0.3) ×
@@ -170,7 +171,7 @@ def test_default_names_this_policy() -> None:
 
 
 def test_offline_bound_counts_one_big_share_per_gpu_and_pooled_cpu() -> None:
-    pytest.importorskip("highspy")
+    require_module("highspy")
     from benchmarks.offline_bound import free_choice_bound, offline_greedy
     from scheduler.sim.trace import TracePod
 

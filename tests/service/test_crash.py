@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +18,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from scheduler.store import invariants
 from scheduler.store.db import make_engine, session_factory
 from scheduler.store.tables import JobRow
+from tests.support import invariants
 
 JOBS = 1000
 NODES = 4
+KILL_AFTER = 100  # answered submits of the second batch before the SIGKILL
 
 
 def _free_port() -> int:
@@ -106,13 +108,38 @@ def _node(name: str) -> dict[str, Any]:
     return {"name": name, "cpu_millis": 64000, "memory_mib": 512000, "gpus": gpus}
 
 
-def _submit(client: httpx.Client, admin: dict[str, str], n: int) -> str | None:
+class KillAfter:
+    """SIGKILLs the service from the submitting thread that sees the `count`-th 201 (once)."""
+
+    def __init__(self, service: Service, count: int) -> None:
+        self.service = service
+        self.count = count
+        self.seen = 0
+        self.fired = False
+        self._lock = threading.Lock()
+
+    def acknowledged(self) -> None:
+        with self._lock:
+            self.seen += 1
+            if self.seen != self.count:
+                return
+            self.fired = True
+            self.service.kill()  # under the lock: no acknowledgement is counted meanwhile
+
+
+def _submit(
+    client: httpx.Client, admin: dict[str, str], n: int, killer: KillAfter | None = None
+) -> str | None:
     body = {"queue": "crash", "gpus": (n % 5 + 1) / 10, "command": ["sleep", "1"]}
     try:
         reply = client.post("/v1/jobs", json=body, headers={**admin, "Idempotency-Key": f"k{n}"})
     except httpx.HTTPError:
         return None  # the service died under us: this one is retried after the restart
-    return str(reply.json()["id"]) if reply.status_code == 201 else None
+    if reply.status_code != 201:
+        return None
+    if killer is not None:
+        killer.acknowledged()
+    return str(reply.json()["id"])
 
 
 def _agents_finish_some(client: httpx.Client, tokens: dict[str, str]) -> None:
@@ -154,13 +181,18 @@ def test_sigkill_mid_run_loses_nothing(service: Service) -> None:
         with ThreadPoolExecutor(8) as pool:
             first = list(pool.map(lambda n: _submit(client, admin, n), range(JOBS // 2)))
             _agents_finish_some(client, tokens)
-            # Keep submitting while the service is killed partway through this batch.
-            later = [pool.submit(_submit, client, admin, n) for n in range(JOBS // 2, JOBS)]
-            time.sleep(0.3)
-            service.kill()
-            second = [f.result() for f in later]
+            # Keep submitting; the service is killed once KILL_AFTER of this batch are answered.
+            killer = KillAfter(service, KILL_AFTER)
+            second = list(
+                pool.map(lambda n: _submit(client, admin, n, killer), range(JOBS // 2, JOBS))
+            )
+    assert None not in first
+    assert service.process is not None and service.process.returncode == -signal.SIGKILL
+    # Killed mid-stream: KILL_AFTER submits of the batch were answered before the kill, and
+    # the rest (but a few already on the wire) were not.
+    answered = sum(job_id is not None for job_id in second)
+    assert killer.fired and KILL_AFTER <= answered < JOBS // 2 - 100, answered
     acknowledged = {n: i for n, i in enumerate(first + second) if i is not None}
-    assert len(acknowledged) < JOBS  # the kill landed mid-run
 
     service.start()
     with httpx.Client(base_url=service.url, timeout=30) as client:

@@ -15,10 +15,10 @@ from scheduler.core.model import GpuGrant, ReplicaPlacement, Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service.lease import NotLeader
 from scheduler.service.loop import Decide, SchedulerLoop
-from scheduler.store import invariants
 from scheduler.store.db import session_factory
 from scheduler.store.tables import LeaseRow, NodeRow
 from tests.api.conftest import Api
+from tests.support import invariants
 
 
 def _loop(api: Api, decide: Decide | None = None) -> SchedulerLoop:

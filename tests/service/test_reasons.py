@@ -9,18 +9,14 @@ from scheduler.service import apply
 from scheduler.store import jobs
 from scheduler.store.db import session_factory
 from scheduler.store.tables import JobRow, QueueRow
+from tests.support.seed import submit_row
 
 
 def _seed(engine: Engine, job_ids: list[str]) -> None:
     with session_factory(engine)() as session:
         session.add(QueueRow(name="q", deserved_milli=0, created_at=0.0))
         session.flush()
-        for job_id in job_ids:
-            jobs.add(
-                session,
-                JobRow(id=job_id, queue="q", command=["true"], env={}, created_at=0.0,
-                       updated_at=0.0),
-            )
+        jobs.add_many(session, [submit_row(job_id) for job_id in job_ids])
         session.commit()
 
 

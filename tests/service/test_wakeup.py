@@ -5,19 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
-import redis
-
 from scheduler.service.wakeup import Wakeup
-
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
+from tests.support.services import REDIS, require_redis
 
 
 def test_notify_sets_the_local_event() -> None:
@@ -30,8 +19,8 @@ def test_notify_sets_the_local_event() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")
 def test_a_wake_up_crosses_processes_through_redis() -> None:
+    require_redis(REDIS)
     channel = f"gpusched-test:{uuid.uuid4().hex}"
 
     async def scenario() -> None:

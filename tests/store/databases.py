@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from scheduler.store.db import make_engine, upgrade
-from scheduler.store.scratch import scratch_postgres
 from scheduler.store.tables import Base
+from tests.support.scratch import scratch_postgres
+from tests.support.services import unavailable
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -33,11 +34,15 @@ def db_url(
         scratch = scratch_postgres("gpusched_test")
         url = scratch.__enter__()
     except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+        unavailable(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
     try:
         yield url
     finally:
         scratch.__exit__(None, None, None)
+
+
+postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+"""For a test of PostgreSQL's own code path: run there only (not run and skipped on SQLite)."""
 
 
 @pytest.fixture

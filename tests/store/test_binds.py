@@ -7,10 +7,13 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.inventory import GpuInventory, NodeInventory
-from scheduler.store import binds, invariants, jobs, nodes
+from scheduler.store import binds, bulk, jobs, nodes
 from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import session_factory
 from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, QueueRow, ReplicaRow
+from tests.store.databases import postgresql_only
+from tests.support import invariants
+from tests.support.seed import submit_row
 
 
 def _seed(engine: Engine, job_ids: list[str]) -> None:
@@ -19,13 +22,12 @@ def _seed(engine: Engine, job_ids: list[str]) -> None:
         for name in ("n1", "n2"):
             gpus = tuple(GpuInventory(i, f"GPU-{name}-{i}", "A100", 81920) for i in range(2))
             nodes.upsert(session, NodeInventory(name, 8000, 64000, gpus=gpus), now=0.0)
-        for job_id in job_ids:
-            jobs.add(
-                session,
-                JobRow(id=job_id, queue="q", command=["true"], env={}, created_at=0.0,
-                       updated_at=0.0, reason={"summary": "waiting"},
-                       replicas=2 if job_id == "gang" else 1),
-            )
+        rows = [submit_row(job_id, replicas=2 if job_id == "gang" else 1) for job_id in job_ids]
+        jobs.add_many(session, rows)
+        # Pending jobs carry a reason until they start (written as the loop writes reasons).
+        waiting = {job_id: '{"summary": "waiting"}' for job_id in job_ids}
+        table = JobRow.__table__
+        bulk.set_json_by_id(session, table, column="reason", values=waiting, where_status="pending")
         session.commit()
 
 
@@ -118,9 +120,8 @@ def test_a_start_on_an_unknown_node_is_refused(engine: Engine) -> None:
         assert session.scalar(select(JobRow.status)) == "pending"
 
 
+@postgresql_only  # SQLite's foreign keys refuse the orphans outright
 def test_the_invariant_walker_names_orphaned_replicas_and_shares(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's foreign keys refuse the orphans outright")
     _seed(engine, ["a"])
     with session_factory(engine)() as session:
         session.add(ReplicaRow(job_id="ghost", replica=0, node="n9", state="assigned"))

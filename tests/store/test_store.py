@@ -11,6 +11,7 @@ from scheduler.store import allocations, events, jobs, nodes, tokens
 from scheduler.store.allocations import Share
 from scheduler.store.db import session_factory
 from scheduler.store.tables import GpuRow, JobRow, QueueRow, TokenRow
+from tests.support.seed import submit_row
 
 
 def _seed(engine: Engine, job_ids: list[str]) -> None:
@@ -21,20 +22,7 @@ def _seed(engine: Engine, job_ids: list[str]) -> None:
             NodeInventory("n1", 8000, 64000, gpus=(GpuInventory(0, "GPU-0", "A100", 81920),)),
             now=0.0,
         )
-        for job_id in job_ids:
-            jobs.add(
-                session,
-                JobRow(
-                    id=job_id,
-                    queue="q",
-                    status="running",
-                    gpu_milli=600,
-                    command=["true"],
-                    env={},
-                    created_at=0.0,
-                    updated_at=0.0,
-                ),
-            )
+        jobs.add_many(session, [submit_row(job_id, gpus=0.6) for job_id in job_ids])
         session.commit()
 
 
@@ -100,27 +88,16 @@ def test_idempotency_key_is_unique_per_token(engine: Engine) -> None:
     _seed(engine, [])
     make = session_factory(engine)
 
-    def submit(job_id: str, token_id: int) -> None:
+    def submit(job_id: str, token_id: int) -> set[str]:
         with make() as session:
-            jobs.add(
-                session,
-                JobRow(
-                    id=job_id,
-                    queue="q",
-                    command=["true"],
-                    env={},
-                    created_at=0.0,
-                    updated_at=0.0,
-                    token_id=token_id,
-                    idempotency_key="k1",
-                ),
-            )
+            row = submit_row(job_id, token_id=token_id, idempotency_key="k1")
+            stored = jobs.add_many(session, [row])
             session.commit()
+            return stored
 
-    submit("j1", 1)
-    submit("j2", 2)  # another token may use the same key
-    with pytest.raises(IntegrityError):
-        submit("j3", 1)
+    assert submit("j1", 1) == {"j1"}
+    assert submit("j2", 2) == {"j2"}  # another token may use the same key
+    assert submit("j3", 1) == set()  # skipped: the caller looks up j1 under the key instead
     with make() as session:
         assert [e.kind for e in events.for_job(session, "j1")] == ["job.submitted"]
         assert session.get(JobRow, "j3") is None

@@ -1,8 +1,8 @@
 """Fair share between queues and between users: pure functions over plain data.
 
 divide_fair_share splits the cluster among the queue tree (deserved, then priority, then
-over-quota weight, recursively); queue_order_key, pick_leaf_queue and order_pending_jobs give the
-allocate action its order; may_reclaim_for and may_be_reclaimed are the reclaim rule;
+over-quota weight, recursively); queue_order_key, queue_path_order_key and order_pending_jobs give
+the allocate action its order; may_reclaim_for and may_be_reclaimed are the reclaim rule;
 decay_usage and usage_adjusted_weights add time-based fairness. See docs/fairshare.md.
 """
 
@@ -19,18 +19,15 @@ from scheduler.core.fairshare.division import (
     divide_fair_share,
 )
 from scheduler.core.fairshare.hierarchy import (
-    pick_leaf_queue,
     queue_path,
     queue_path_order_key,
     subtree_allocated,
 )
 from scheduler.core.fairshare.ordering import (
-    above_fair_share,
-    below_fair_share,
     queue_order_key,
     share_ratio,
 )
-from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for, reclaim_allowed
+from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for
 from scheduler.core.fairshare.tree import QueueTree, QueueTreeError, build_tree
 from scheduler.core.fairshare.usage import decay_usage, usage_adjusted_weights, usage_factor
 from scheduler.core.fairshare.users import order_pending_jobs, user_shares
@@ -42,9 +39,7 @@ __all__ = [
     "QueueTree",
     "QueueTreeError",
     "SiblingClaim",
-    "above_fair_share",
     "allocated_by_queue",
-    "below_fair_share",
     "build_tree",
     "cluster_capacity",
     "decay_usage",
@@ -54,11 +49,9 @@ __all__ = [
     "may_be_reclaimed",
     "may_reclaim_for",
     "order_pending_jobs",
-    "pick_leaf_queue",
     "queue_order_key",
     "queue_path",
     "queue_path_order_key",
-    "reclaim_allowed",
     "share_ratio",
     "snapshot_fair_shares",
     "subtree_allocated",

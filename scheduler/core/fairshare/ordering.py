@@ -84,31 +84,3 @@ def scaled_ratio(shares: Iterable[Resources]) -> Ratio | None:
 
 
 _MAX_SCALE_BITS = 1024
-
-
-def below_fair_share(allocated: Resources, fair_share: Resources) -> bool:
-    """True when the queue holds less than its fair share of some resource it is owed.
-
-    This is the test a reclaimer must pass: a queue at or above its share everywhere it is owed
-    something has no claim on other queues' resources.
-    """
-    return any(
-        held < share
-        for held, share in (
-            (allocated.gpu_milli, fair_share.gpu_milli),
-            (allocated.cpu_millis, fair_share.cpu_millis),
-            (allocated.memory_mib, fair_share.memory_mib),
-        )
-    )
-
-
-def above_fair_share(allocated: Resources, fair_share: Resources) -> bool:
-    """True when the queue holds more than its fair share of some resource (a reclaim victim)."""
-    return any(
-        held > share
-        for held, share in (
-            (allocated.gpu_milli, fair_share.gpu_milli),
-            (allocated.cpu_millis, fair_share.cpu_millis),
-            (allocated.memory_mib, fair_share.memory_mib),
-        )
-    )

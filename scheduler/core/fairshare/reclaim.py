@@ -1,7 +1,11 @@
 """The fair-share rule of reclaim: who may take resources from whom.
 
 The two halves match the session's two reclaim hooks: `may_reclaim_for` gates the job that
-needs room, `may_be_reclaimed` vetoes each candidate victim.
+needs room, `may_be_reclaimed` vetoes each candidate victim. A reclaim needs both: the reclaimer
+stays within its fair share once its job runs, and the victim queue keeps at least its fair
+share of what the evicted job gives back. Each permitted reclaim thus moves resources only from
+above a share to at-or-below one, so the victim can never take them back: there is no
+evict/allocate ping-pong between queues.
 """
 
 from __future__ import annotations
@@ -32,25 +36,3 @@ def may_be_reclaimed(*, allocated: Resources, fair_share: Resources, request: Re
     kept: int = getattr(allocated - request, resource)
     share: int = getattr(fair_share, resource)
     return kept >= share
-
-
-def reclaim_allowed(
-    *,
-    reclaimer_allocated: Resources,
-    reclaimer_share: Resources,
-    request: Resources,
-    victim_allocated: Resources,
-    victim_share: Resources,
-    victim_request: Resources,
-) -> bool:
-    """True when a queue may evict a job (`victim_request`) of another queue to place `request`.
-
-    The reclaimer must stay within its fair share once its job runs, and the victim queue must
-    keep at least its fair share of what the evicted job gives back (GPUs; CPU for CPU-only
-    jobs). Each permitted
-    reclaim moves resources only from above a share to at-or-below one, so the victim can never
-    take them back: there is no evict/allocate ping-pong between queues.
-    """
-    return may_reclaim_for(
-        allocated=reclaimer_allocated, fair_share=reclaimer_share, request=request
-    ) and may_be_reclaimed(allocated=victim_allocated, fair_share=victim_share, request=victim_request)

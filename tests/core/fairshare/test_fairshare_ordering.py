@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from scheduler.core.fairshare import (
-    above_fair_share,
-    below_fair_share,
+    QueueTree,
     build_tree,
     order_pending_jobs,
-    pick_leaf_queue,
     queue_order_key,
+    queue_path,
+    queue_path_order_key,
     subtree_allocated,
     user_shares,
 )
@@ -43,14 +43,6 @@ def test_the_dominant_resource_decides() -> None:
     a = queue_order_key(Resources(cpu_millis=3000, gpu_milli=1000), share)
     b = queue_order_key(Resources(cpu_millis=2000, gpu_milli=2000), share)
     assert b < a
-
-
-def test_below_and_above_fair_share() -> None:
-    share = Resources(cpu_millis=1000, gpu_milli=2000)
-    assert below_fair_share(gpus(1000), share)
-    assert not below_fair_share(Resources(cpu_millis=1000, gpu_milli=2000), share)
-    assert above_fair_share(gpus(2500), share)
-    assert not above_fair_share(gpus(2000), share)
 
 
 def job(
@@ -116,7 +108,21 @@ def test_equal_users_tie_break_on_priority_then_age() -> None:
     assert [j.id for j in order_pending_jobs(jobs, queue_share=gpus(2000))] == ["b", "a"]
 
 
-def test_pick_leaf_queue_walks_the_tree_from_the_top() -> None:
+def _next_leaf(
+    tree: QueueTree, held: dict[str, Resources], shares: dict[str, Resources], waiting: set[str]
+) -> str | None:
+    """The waiting leaf the allocate action serves first (the proportion plugin's sort key)."""
+    everyone = subtree_allocated(tree, held)
+    return min(
+        sorted(waiting),
+        key=lambda leaf: queue_path_order_key(
+            queue_path(tree, leaf), allocated=everyone, fair_shares=shares
+        ),
+        default=None,
+    )
+
+
+def test_the_next_leaf_is_found_from_the_top_of_the_tree() -> None:
     # research (share 6) holds 6 through vision 5 + nlp 1; prod (share 2) holds 1 → prod first
     # although nlp, at 1 of its 3, is the leaf furthest below its own share.
     tree = build_tree(
@@ -130,12 +136,8 @@ def test_pick_leaf_queue_walks_the_tree_from_the_top() -> None:
     shares = {"research": gpus(6000), "vision": gpus(3000), "nlp": gpus(3000), "prod": gpus(2000)}
     held = {"vision": gpus(5000), "nlp": gpus(1000), "prod": gpus(1000)}
     everyone = {"vision", "nlp", "prod"}
-    pick = pick_leaf_queue(tree, allocated_by_leaf=held, fair_shares=shares, eligible=everyone)
-    assert pick == "prod"
+    assert _next_leaf(tree, held, shares, everyone) == "prod"
     # without prod waiting, research is next, and inside it nlp (1/3) before vision (5/3)
-    pick = pick_leaf_queue(
-        tree, allocated_by_leaf=held, fair_shares=shares, eligible={"vision", "nlp"}
-    )
-    assert pick == "nlp"
-    assert pick_leaf_queue(tree, allocated_by_leaf=held, fair_shares=shares, eligible=()) is None
+    assert _next_leaf(tree, held, shares, {"vision", "nlp"}) == "nlp"
+    assert _next_leaf(tree, held, shares, set()) is None
     assert subtree_allocated(tree, held)["research"] == gpus(6000)

@@ -7,12 +7,27 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.core.fairshare import reclaim_allowed
+from scheduler.core.fairshare import may_be_reclaimed, may_reclaim_for
 from scheduler.core.model import Resources
 
 
 def gpus(milli: int) -> Resources:
     return Resources(gpu_milli=milli)
+
+
+def reclaim_allowed(
+    *,
+    reclaimer_allocated: Resources,
+    reclaimer_share: Resources,
+    request: Resources,
+    victim_allocated: Resources,
+    victim_share: Resources,
+    victim_request: Resources,
+) -> bool:
+    """Both halves of the rule, as the proportion plugin's reclaim gate and veto apply them."""
+    return may_reclaim_for(
+        allocated=reclaimer_allocated, fair_share=reclaimer_share, request=request
+    ) and may_be_reclaimed(allocated=victim_allocated, fair_share=victim_share, request=victim_request)
 
 
 def allowed(held: int, share: int, request: int, victim_held: int, victim_share: int,
