@@ -11,10 +11,12 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from scheduler.cli import cluster_commands, token_commands, top
 from scheduler.cli.client import ApiClient, ApiError, path_for
 from scheduler.cli.explain_view import explanation
+from scheduler.cli.history import events_table
 from scheduler.cli.logs import LogCursor
 from scheduler.cli.output import (
     JsonOption,
@@ -176,13 +178,17 @@ def register(app: typer.Typer) -> None:
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
-        """Show one job: request, status, allocations, and why it waits."""
+        """Show one job: request, status, where it runs or last ran, why it waits, its events."""
+        as_json = json_wanted(output, json_output)
         with connect(url, token) as api:
             found = api.get(path_for("jobs", job_id))
-        if json_wanted(output, json_output):
+            history = None if as_json else _events_of(api, job_id)
+        if as_json:
             print_json(found)
-        else:
-            console().print(job_detail(found))
+            return
+        console().print(job_detail(found))
+        if history:
+            console().print(Text(""), events_table(history))
 
     @app.command()
     def cancel(
@@ -261,6 +267,17 @@ def register(app: typer.Typer) -> None:
     cluster_commands.register(app)
     token_commands.register(app)
     top.register(app)
+
+
+def _events_of(api: ApiClient, job_id: str) -> list[Any] | None:
+    """The job's event log; None from a server that keeps none (one older than the route)."""
+    try:
+        found = api.get(path_for("jobs", job_id, "events"))
+    except ApiError as err:
+        if err.status == 404:
+            return None
+        raise
+    return found if isinstance(found, list) else None
 
 
 def _read_log(

@@ -190,7 +190,9 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
     allocations = job.get("allocations") or []
     if not allocations:
         return sheet
-    table = Table(title="allocations", title_justify="left", **LIST_STYLE)
+    # Once the job ended its shares are free: they say where it last ran.
+    title = "last ran on" if job.get("status") in TERMINAL_STATUSES else "allocations"
+    table = Table(title=title, title_justify="left", **LIST_STYLE)
     for header in ("REPLICA", "NODE", "GPU", "UUID", "FRACTION"):
         table.add_column(header, no_wrap=True)
     for allocation in allocations:
