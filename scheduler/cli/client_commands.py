@@ -253,8 +253,7 @@ def register(app: typer.Typer) -> None:
         """Print a job's output (with --follow, until it finishes)."""
         with connect(url, token) as api:
             if not follow:
-                response = _read_log(api, job_id, replica)
-                text = response.content.decode(errors="replace") if response else ""
+                text = _read_log(api, job_id, replica).content.decode(errors="replace")
                 typer.echo(text, nl=False)
                 if not text:
                     err_console().print(f"[dim]no output from job {escape(job_id)} yet[/dim]")
@@ -280,18 +279,9 @@ def _events_of(api: ApiClient, job_id: str) -> list[Any] | None:
     return found if isinstance(found, list) else None
 
 
-def _read_log(
-    api: ApiClient, job_id: str, replica: int | None, headers: dict[str, str] | None = None
-) -> httpx.Response | None:
-    """One read of a job's log; None when a Range read finds nothing new (416)."""
-    try:
-        return api.request(
-            "GET", path_for("jobs", job_id, "logs"), params={"replica": replica}, headers=headers
-        )
-    except ApiError as err:
-        if err.status == 416:
-            return None
-        raise
+def _read_log(api: ApiClient, job_id: str, replica: int | None) -> httpx.Response:
+    """One read of a job's log: the server sends its last `tail_bytes` (the whole of a short log)."""
+    return api.request("GET", path_for("jobs", job_id, "logs"), params={"replica": replica})
 
 
 def _follow_logs(api: ApiClient, *, job_id: str, replica: int | None, interval: float) -> None:
@@ -300,17 +290,10 @@ def _follow_logs(api: ApiClient, *, job_id: str, replica: int | None, interval: 
     while True:
         # Status first, then logs: whatever was written before the job ended is read after it.
         status = api.get(path_for("jobs", job_id)).get("status")
-        try:
-            response = _read_log(api, job_id, replica, cursor.range_header())
-        except ApiError as err:
-            if err.status != 404 or status in TERMINAL_STATUSES:
-                raise
-            response = None  # the job exists but has written nothing yet
-        chunk = b""
-        if response is not None:
-            chunk, gap = cursor.advance(status_code=response.status_code, content=response.content)
-            if gap:
-                err_console().print("[dim]... (output skipped: it grew faster than read)[/dim]")
+        content = _read_log(api, job_id, replica).content  # "" until the job writes
+        chunk, gap = cursor.advance(content=content)
+        if gap:
+            err_console().print("[dim]... (output skipped: it grew faster than read)[/dim]")
         if chunk:
             typer.echo(decoder.decode(chunk), nl=False)
         elif status in TERMINAL_STATUSES:

@@ -223,6 +223,7 @@ def test_logs_follow_prints_each_line_once_until_the_job_ends(cluster, cli, monk
     assert result.stdout == "".join(f"step {i} ✓\nstep {i} done\n" for i in (1, 2, 3))
     assert f"job {job['id']} succeeded" in result.stderr
     assert set(polls) == {0.25}
+    assert all("range" not in s.headers for s in cluster.seen("GET", f"/v1/jobs/{job['id']}/logs"))
 
 
 def test_logs_follow_waits_for_a_job_that_has_written_nothing_yet(cluster, cli, monkeypatch):
