@@ -167,6 +167,16 @@ def test_explain_renders_what_the_real_core_decides(api, cli):
     assert firsts == sorted(firsts)  # the biggest count first
 
 
+def test_explain_before_the_first_cycle_says_no_reason_is_recorded_yet(cluster, cli):
+    job = cluster.submit("vision", 1)
+
+    result = cli("explain", job["id"])
+
+    assert result.exit_code == 0, result.output
+    assert f"job {job['id']} is pending" in result.stdout
+    assert "no reason recorded yet" in result.stdout
+
+
 def test_explain_of_a_running_job_shows_where_it_runs(cluster, cli):
     job = running_job(cluster)
     (share,) = job["allocations"]
