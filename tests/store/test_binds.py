@@ -113,6 +113,14 @@ def test_where_a_job_last_ran_outlives_its_shares(engine: Engine) -> None:
         "half": [(0, "n1", 0, "GPU-n1-0", 500)],
         "gang": [(0, "n2", 1, "GPU-n2-1", 1000), (1, "n1", 1, "GPU-n1-1", 1000)],
     }
+    # requeued and bound elsewhere: the latest bind is where it last ran
+    with session_factory(engine)() as session:
+        session.execute(update(JobRow).where(JobRow.id == "half").values(status="pending"))
+        session.commit()
+    _start(engine, {"half": [ReplicaStart(0, "n2", ((0, 250),))]})
+    with session_factory(engine)() as session:
+        (again,) = allocations.last_bound(session, ["half"])["half"]
+        assert (again.node, again.gpu_index, again.milli) == ("n2", 0, 250)
 
 
 def test_an_overfull_gpu_rejects_the_whole_start(engine: Engine) -> None:
