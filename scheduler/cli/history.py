@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from scheduler.cli.render import LIST_STYLE, STATUS_STYLE, number
+from scheduler.cli.render import LIST_STYLE, STATUS_STYLE, placement
 
 # Where the details are names or a share list, a short phrase reads better than key=value.
 _SHOWN_AS = {"from": "was", "by": "by", "queue": "queue"}
@@ -50,17 +50,13 @@ def event_details(event: Mapping[str, Any]) -> str:
 
 
 def _shares(shares: list[Any]) -> str:
-    """Shares as "node-a:0,1 node-b:3(0.5)": each node with its GPUs, fractions for shared ones."""
-    by_node: dict[str, list[str]] = {}
-    for share in shares:
-        if not isinstance(share, Mapping):
-            continue
-        gpu = str(share.get("gpu_index", "?"))
-        milli = share.get("milli")
-        if isinstance(milli, int) and 0 < milli < 1000:
-            gpu += f"({number(milli / 1000, digits=3)})"
-        by_node.setdefault(str(share.get("node", "?")), []).append(gpu)
-    return " ".join(f"{node}:{','.join(gpus)}" for node, gpus in by_node.items())
+    """Shares as `placement` shows a job's allocations: "node-a:0,1 node-b:3(0.5)"."""
+    allocations = [
+        {**share, "gpu_fraction": share["milli"] / 1000}
+        for share in shares
+        if isinstance(share, Mapping) and isinstance(share.get("milli"), int)
+    ]
+    return placement({"allocations": allocations})
 
 
 def _clock(timestamp: object) -> str:

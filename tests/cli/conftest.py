@@ -31,6 +31,7 @@ from scheduler.cli.client import ApiClient
 from scheduler.service.settings import Settings
 from scheduler.store import tokens
 from scheduler.store.db import make_engine, session_factory, upgrade
+from tests.api.conftest import node_spec
 
 
 @dataclass
@@ -83,21 +84,6 @@ class Recorder(httpx.BaseTransport):
 
     def shut(self) -> None:
         self._inner.close()
-
-
-def node_spec(name: str, gpus: int = 2, memory_mib: int = 81920) -> dict[str, Any]:
-    """A node as its agent describes it in join and heartbeat bodies."""
-    return {
-        "name": name,
-        "cpu_millis": 64000,
-        "memory_mib": 512000,
-        "labels": {},
-        "enforcement": "watchdog",
-        "gpus": [
-            {"index": i, "uuid": f"GPU-{name}-{i}", "model": "A100-80GB", "memory_mib": memory_mib}
-            for i in range(gpus)
-        ],
-    }
 
 
 @dataclass
