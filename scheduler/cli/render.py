@@ -135,8 +135,9 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], *, title: str | None = None) -
     for job in jobs:
         status = str(job.get("status", ""))
         where = placement(job) if status == "running" else reason_summary(job.get("reason"))
-        if not where and status in ("failed", "preempted", "cancelled"):
-            where = str(job.get("message") or "")
+        if not where and status in TERMINAL_STATUSES:
+            ran = placement(job)  # an ended job's allocations say where it last ran
+            where = str(job.get("message") or "") or (f"ran on {ran}" if ran else "")
         table.add_row(
             str(job.get("id", "")),
             str(job.get("name") or ""),

@@ -133,6 +133,9 @@ def test_cancel_deletes_each_job_and_fails_if_one_could_not_be(cluster, cli):
     assert f"{job['id']}: cancelled" in result.stdout
     assert "gone: not found: no job with id 'gone'" in result.stderr
     assert cluster.ok("GET", f"/v1/jobs/{job['id']}")["status"] == "cancelled"
+    (share,) = job["allocations"]
+    listed = line_of(cli("jobs").stdout, job["id"])
+    assert f"ran on node-a:{share['gpu_index']}(0.5)" in listed
 
 
 def test_explain_renders_what_the_real_core_decides(api, cli):
