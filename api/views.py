@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.schemas.jobs import AllocationPublic, JobPublic
+from api.schemas.jobs import AllocationPublic, EventPublic, JobPublic
 from api.schemas.nodes import GpuPublic, NodePublic
 from api.schemas.queues import QueuePublic
 from scheduler.core.model import milli_to_gpus
 from scheduler.store.queues import QueueUsage
-from scheduler.store.tables import AllocationRow, GpuRow, JobRow, NodeRow, QueueRow
+from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, NodeRow, QueueRow
 
 
 def allocation_public(row: AllocationRow) -> AllocationPublic:
@@ -49,6 +49,10 @@ def job_public(row: JobRow, allocations: Sequence[AllocationRow] = ()) -> JobPub
         reason=row.reason if row.status == "pending" else None,
         allocations=[allocation_public(a) for a in allocations],
     )
+
+
+def event_public(row: EventRow) -> EventPublic:
+    return EventPublic(kind=row.kind, at=row.at, node=row.node, data=dict(row.data or {}))
 
 
 def queue_public(row: QueueRow, usage: QueueUsage) -> QueuePublic:

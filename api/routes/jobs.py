@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, read, cancel, explain, logs."""
+"""/v1/jobs: submit, list, read, cancel, explain, logs, events."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, forbidden
 from api.deps import PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
-from api.schemas.jobs import ExplainPublic, JobCreate, JobPublic, JobStatusName
+from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic, JobStatusName
 from api.submission import prepare
-from api.views import allocation_public, job_public
+from api.views import allocation_public, event_public, job_public
 from scheduler.core.model import milli_to_gpus
-from scheduler.store import allocations, jobs, queues
-from scheduler.store.tables import JobRow
+from scheduler.store import allocations, events, jobs, queues
+from scheduler.store.tables import AllocationRow, JobRow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -62,15 +62,23 @@ def list_jobs(
         limit=limit,
         offset=offset,
     )
-    held = allocations.of_jobs(session, [r.id for r in rows if r.status == "running"])
+    held = placements(session, [r for r in rows if r.status != "pending"])
     response.headers["X-Total-Count"] = str(total)
     return [job_public(row, held.get(row.id, [])) for row in rows]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
 def get_job(job_id: str, session: SessionDep, principal: PersonDep) -> JobPublic:
+    """One job; `allocations` are its GPU shares, or where it last ran once it ended."""
     job = visible_job(session, principal, job_id, "read")
-    return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
+    return job_public(job, placements(session, [job]).get(job.id, []))
+
+
+@router.get("/{job_id}/events", response_model=list[EventPublic])
+def job_events(job_id: str, session: SessionDep, principal: PersonDep) -> list[EventPublic]:
+    """The job's event log, oldest first: submitted, bound, started, ..., its end."""
+    job = visible_job(session, principal, job_id, "read")
+    return [event_public(row) for row in events.for_job(session, job.id)]
 
 
 @router.delete("/{job_id}", response_model=JobPublic)
@@ -132,6 +140,14 @@ def job_logs(
         handle.seek(max(0, size - tail_bytes))
         data = handle.read()
     return PlainTextResponse(data.decode(errors="replace"))
+
+
+def placements(session: Session, rows: list[JobRow]) -> dict[str, list[AllocationRow]]:
+    """The shares each job holds; for an ended job holding none, those of its last bind."""
+    held = allocations.of_jobs(session, [row.id for row in rows])
+    ended = [row.id for row in rows if row.status in jobs.FINAL and row.id not in held]
+    held.update(allocations.last_bound(session, ended))
+    return held
 
 
 def visible_job(session: Session, principal: Principal, job_id: str, verb: str) -> JobRow:

@@ -1,4 +1,4 @@
-"""Job bodies: JobCreate (submit), JobPublic (read), Explain."""
+"""Job bodies: JobCreate (submit), JobPublic (read), Explain, EventPublic (history)."""
 
 from __future__ import annotations
 
@@ -119,3 +119,15 @@ class ExplainPublic(BaseModel):
     queue_fair_share_gpus: float
     queue_allocated_gpus: float
     allocations: list[AllocationPublic]
+
+
+class EventPublic(BaseModel):
+    """One entry of a job's event log."""
+
+    kind: str = Field(description="What happened: job.submitted, job.bound, job.started, ...")
+    at: float = Field(description="When, in seconds since the epoch.")
+    node: str | None = Field(description="The node it happened on, where one did.")
+    data: dict[str, Any] = Field(
+        description="Details: the nodes and GPU shares of a bind, the status and message of an "
+        "end, who cancelled."
+    )

@@ -169,25 +169,23 @@ class ApiClient:
     ) -> tuple[list[Any], int | None]:
         """Items of a list endpoint and how many match in all (None when the server won't say).
 
-        Pages are asked for with `limit`/`offset`; the total comes from `X-Total-Count` (a plain
-        JSON list) or `total` (an `{"items", "total"}` object). A list without a total is taken
-        as the whole answer: asking again at another offset would only repeat it.
+        Pages are asked for with `limit`/`offset`; the answer is a JSON list and the total comes
+        from `X-Total-Count`. A list without a total is taken as the whole answer (the routes that
+        do not page): asking again at another offset would only repeat it.
         """
         items: list[Any] = []
         while True:
             page_size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
             query = {**params, "limit": page_size, "offset": len(items)}
             response = self.request("GET", path, params=query)
-            payload = _json_of(response)
-            if isinstance(payload, list):
-                page, total = payload, _count_header(response)
-                if total is None:
-                    return (payload if limit is None else payload[:limit]), None
-            else:
-                page = _items_of(payload, path)
-                total = payload.get("total") if isinstance(payload.get("total"), int) else None
+            page = _json_of(response)
+            if not isinstance(page, list):
+                raise ApiError(f"GET {path} answered with an unexpected shape: {str(page)[:200]}")
+            total = _count_header(response)
+            if total is None:
+                return (page if limit is None else page[:limit]), None
             items.extend(page)
-            finished = len(page) < page_size or (total is not None and len(items) >= total)
+            finished = len(page) < page_size or len(items) >= total
             if finished or (limit is not None and len(items) >= limit):
                 return items, total
 
@@ -244,9 +242,3 @@ def _json_of(response: httpx.Response) -> Any:
 def _count_header(response: httpx.Response) -> int | None:
     value = response.headers.get("X-Total-Count", "")
     return int(value) if value.isdigit() else None
-
-
-def _items_of(payload: Any, path: str) -> list[Any]:
-    if isinstance(payload, dict) and isinstance(payload.get("items"), list):
-        return list(payload["items"])
-    raise ApiError(f"GET {path} answered with an unexpected shape: {str(payload)[:200]}")

@@ -11,10 +11,12 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from scheduler.cli import cluster_commands, token_commands, top
 from scheduler.cli.client import ApiClient, ApiError, path_for
 from scheduler.cli.explain_view import explanation
+from scheduler.cli.history import events_table
 from scheduler.cli.logs import LogCursor
 from scheduler.cli.output import (
     JsonOption,
@@ -176,13 +178,17 @@ def register(app: typer.Typer) -> None:
         url: UrlOption = None,
         token: TokenOption = None,
     ) -> None:
-        """Show one job: request, status, allocations, and why it waits."""
+        """Show one job: request, status, where it runs or last ran, why it waits, its events."""
+        as_json = json_wanted(output, json_output)
         with connect(url, token) as api:
             found = api.get(path_for("jobs", job_id))
-        if json_wanted(output, json_output):
+            history = None if as_json else _events_of(api, job_id)
+        if as_json:
             print_json(found)
-        else:
-            console().print(job_detail(found))
+            return
+        console().print(job_detail(found))
+        if history:
+            console().print(Text(""), events_table(history))
 
     @app.command()
     def cancel(
@@ -247,8 +253,7 @@ def register(app: typer.Typer) -> None:
         """Print a job's output (with --follow, until it finishes)."""
         with connect(url, token) as api:
             if not follow:
-                response = _read_log(api, job_id, replica)
-                text = response.content.decode(errors="replace") if response else ""
+                text = _read_log(api, job_id, replica).content.decode(errors="replace")
                 typer.echo(text, nl=False)
                 if not text:
                     err_console().print(f"[dim]no output from job {escape(job_id)} yet[/dim]")
@@ -263,18 +268,20 @@ def register(app: typer.Typer) -> None:
     top.register(app)
 
 
-def _read_log(
-    api: ApiClient, job_id: str, replica: int | None, headers: dict[str, str] | None = None
-) -> httpx.Response | None:
-    """One read of a job's log; None when a Range read finds nothing new (416)."""
+def _events_of(api: ApiClient, job_id: str) -> list[Any] | None:
+    """The job's event log; None from a server that keeps none (one older than the route)."""
     try:
-        return api.request(
-            "GET", path_for("jobs", job_id, "logs"), params={"replica": replica}, headers=headers
-        )
+        found = api.get(path_for("jobs", job_id, "events"))
     except ApiError as err:
-        if err.status == 416:
+        if err.status == 404:
             return None
         raise
+    return found if isinstance(found, list) else None
+
+
+def _read_log(api: ApiClient, job_id: str, replica: int | None) -> httpx.Response:
+    """One read of a job's log: the server sends its last `tail_bytes` (the whole of a short log)."""
+    return api.request("GET", path_for("jobs", job_id, "logs"), params={"replica": replica})
 
 
 def _follow_logs(api: ApiClient, *, job_id: str, replica: int | None, interval: float) -> None:
@@ -283,17 +290,10 @@ def _follow_logs(api: ApiClient, *, job_id: str, replica: int | None, interval: 
     while True:
         # Status first, then logs: whatever was written before the job ended is read after it.
         status = api.get(path_for("jobs", job_id)).get("status")
-        try:
-            response = _read_log(api, job_id, replica, cursor.range_header())
-        except ApiError as err:
-            if err.status != 404 or status in TERMINAL_STATUSES:
-                raise
-            response = None  # the job exists but has written nothing yet
-        chunk = b""
-        if response is not None:
-            chunk, gap = cursor.advance(status_code=response.status_code, content=response.content)
-            if gap:
-                err_console().print("[dim]... (output skipped: it grew faster than read)[/dim]")
+        content = _read_log(api, job_id, replica).content  # "" until the job writes
+        chunk, gap = cursor.advance(content=content)
+        if gap:
+            err_console().print("[dim]... (output skipped: it grew faster than read)[/dim]")
         if chunk:
             typer.echo(decoder.decode(chunk), nl=False)
         elif status in TERMINAL_STATUSES:

@@ -7,11 +7,12 @@ KEY_BYTES = 64
 
 
 class LogCursor:
-    """Where a follower is in a log, for servers that honour Range, send it all, or send a tail.
+    """Where a follower is in a log that the server sends whole, or as a tail window.
 
-    A server may answer a read with the bytes from the asked offset (206 to `Range: bytes=N-`),
-    with the whole log (200), or with only its last part (200, a window ending at the log's end).
-    The last bytes printed are kept as an anchor so a window is joined where it overlaps.
+    The log route answers every read with the log's last `tail_bytes`: the whole log while it is
+    short, a window ending at the log's end once it is longer. The last bytes printed are kept
+    as an anchor so a window is joined where it overlaps; a log that no longer starts with what
+    was printed (a new attempt's log, say) is printed from its start, reported as a gap.
     """
 
     def __init__(self) -> None:
@@ -19,16 +20,10 @@ class LogCursor:
         """Bytes of the log handed out so far."""
         self._anchor = b""
 
-    def range_header(self) -> dict[str, str] | None:
-        """The header asking only for what is new (None on the first read)."""
-        return {"Range": f"bytes={self.offset}-"} if self.offset else None
-
-    def advance(self, *, status_code: int, content: bytes) -> tuple[bytes, bool]:
+    def advance(self, *, content: bytes) -> tuple[bytes, bool]:
         """The bytes not handed out yet, and whether some were lost between two reads."""
         gap = False
-        if status_code == 206:
-            chunk = content
-        elif self._continues(content):
+        if self._continues(content):
             chunk = content[self.offset :]
         else:
             # A window ending at the log's end (the log outgrew what the server sends).

@@ -135,8 +135,9 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], *, title: str | None = None) -
     for job in jobs:
         status = str(job.get("status", ""))
         where = placement(job) if status == "running" else reason_summary(job.get("reason"))
-        if not where and status in ("failed", "preempted", "cancelled"):
-            where = str(job.get("message") or "")
+        if not where and status in TERMINAL_STATUSES:
+            ran = placement(job)  # an ended job's allocations say where it last ran
+            where = str(job.get("message") or "") or (f"ran on {ran}" if ran else "")
         table.add_row(
             str(job.get("id", "")),
             str(job.get("name") or ""),
@@ -190,7 +191,9 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
     allocations = job.get("allocations") or []
     if not allocations:
         return sheet
-    table = Table(title="allocations", title_justify="left", **LIST_STYLE)
+    # Once the job ended its shares are free: they say where it last ran.
+    title = "last ran on" if job.get("status") in TERMINAL_STATUSES else "allocations"
+    table = Table(title=title, title_justify="left", **LIST_STYLE)
     for header in ("REPLICA", "NODE", "GPU", "UUID", "FRACTION"):
         table.add_column(header, no_wrap=True)
     for allocation in allocations:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.store import bulk
-from scheduler.store.tables import AllocationRow, GpuRow, ReplicaRow
+from scheduler.store.tables import AllocationRow, EventRow, GpuRow, ReplicaRow
 
 _gpus: Table = GpuRow.__table__  # type: ignore[assignment]
 
@@ -108,3 +108,33 @@ def of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[Allocati
         for row in session.scalars(query):
             result[row.job_id].append(row)
     return result
+
+
+def last_bound(session: Session, job_ids: Sequence[str]) -> dict[str, list[AllocationRow]]:
+    """Where each of `job_ids` last ran: the GPU shares of its latest `job.bound` event.
+
+    The rows are detached copies (not in the session): history, not shares anyone holds.
+    Events written before the event named its shares give none.
+    """
+    result: dict[str, list[AllocationRow]] = {}
+    if not job_ids:
+        return result
+    query = (
+        select(EventRow.job_id, EventRow.data)
+        .where(EventRow.job_id.in_(list(job_ids)), EventRow.kind == "job.bound")
+        .order_by(EventRow.id)
+    )
+    for job_id, data in session.execute(query):
+        grants = (data or {}).get("allocations") or []
+        result[str(job_id)] = [  # a later bind replaces an earlier one
+            AllocationRow(
+                job_id=job_id,
+                replica=int(grant["replica"]),
+                node=str(grant["node"]),
+                gpu_index=int(grant["gpu_index"]),
+                gpu_uuid=str(grant.get("gpu_uuid") or ""),
+                milli=int(grant["milli"]),
+            )
+            for grant in grants
+        ]
+    return {job_id: rows for job_id, rows in result.items() if rows}

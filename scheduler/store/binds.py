@@ -2,9 +2,11 @@
 
 For each job still pending: status running, its replicas and GPU shares inserted, each GPU's
 `allocated_milli` moved (its CHECK rejects overflow), one `job.bound` event. All in the caller's
-transaction. On PostgreSQL the placements travel by COPY into a temporary table and one
-set-based statement does the rest, so thousands of binds cost a COPY and one statement instead of
-per-row Python and JSON; SQLite, in-process, runs the same steps as plain statements.
+transaction. The event also names the GPU shares (`allocations`: replica, node, gpu_index,
+gpu_uuid, milli), so where a job last ran outlives its share rows. On PostgreSQL the placements
+travel by COPY into a temporary table and one set-based statement does the rest, so thousands of
+binds cost a COPY and one statement instead of per-row Python and JSON; SQLite, in-process, runs
+the same steps as plain statements.
 """
 
 from __future__ import annotations
@@ -87,11 +89,19 @@ WITH started AS (
     FROM per_gpu AS d
     WHERE gpus.node = d.node AND gpus."index" = d.gpu_index
     RETURNING 1
+), grants AS (
+    SELECT p.job_id, json_agg(json_build_object(
+        'replica', p.replica, 'node', p.node, 'gpu_index', p.gpu_index,
+        'gpu_uuid', coalesce(g.uuid, ''), 'milli', p.milli
+    ) ORDER BY p.replica, p.node, p.gpu_index) AS shares
+    FROM placed AS p LEFT JOIN gpus AS g ON g.node = p.node AND g."index" = p.gpu_index
+    WHERE p.gpu_index IS NOT NULL GROUP BY p.job_id
 ), logged AS (
     INSERT INTO events (at, kind, job_id, node, data)
-    SELECT :now, 'job.bound', job_id, NULL,
-        json_build_object('nodes', coalesce(nodes, json_build_array(node)))
-    FROM placed WHERE first ORDER BY seq
+    SELECT :now, 'job.bound', p.job_id, NULL, json_build_object(
+        'nodes', coalesce(p.nodes, json_build_array(p.node)),
+        'allocations', coalesce(grants.shares, '[]'::json))
+    FROM placed AS p LEFT JOIN grants ON grants.job_id = p.job_id WHERE p.first ORDER BY p.seq
 )
 SELECT
     (SELECT array_agg(id) FROM started),
@@ -159,12 +169,23 @@ def _start_stepwise(
     for job_id, starts_of_job in starts.items():
         if job_id not in pending:
             continue
+        placed: list[tuple[int, str, int, int]] = []
         for start in starts_of_job:
             replicas.append((job_id, start.replica, start.node))
-            shares.extend(Share(job_id, start.replica, start.node, i, m) for i, m in start.gpus)
+            placed.extend((start.replica, start.node, i, m) for i, m in start.gpus)
+        shares.extend(Share(job_id, r, n, i, m) for r, n, i, m in placed)
         nodes = sorted({start.node for start in starts_of_job})
+        grants = [
+            {"replica": r, "node": n, "gpu_index": i, "gpu_uuid": uuids.get((n, i), ""), "milli": m}
+            for r, n, i, m in sorted(placed)
+        ]
         bound_events.append(
-            {"at": now, "kind": "job.bound", "job_id": job_id, "data": {"nodes": nodes}}
+            {
+                "at": now,
+                "kind": "job.bound",
+                "job_id": job_id,
+                "data": {"nodes": nodes, "allocations": grants},
+            }
         )
     allocations.bind(session, replicas=replicas, shares=shares, uuids=dict(uuids))
     started = [job_id for job_id in wanted if job_id in pending]

@@ -89,8 +89,22 @@ def test_a_bound_job_is_desired_then_its_exit_is_recorded(api: Api) -> None:
     assert _heartbeat(api, agent, replicas=[done])["desired"] == []
     _heartbeat(api, agent, replicas=[done])  # reported again: recorded once
     final = api.client.get(f"/v1/jobs/{job['id']}", headers=api.admin).json()
-    assert final["status"] == "succeeded" and final["allocations"] == []
+    # the shares are free, and the job still says where it ran
+    assert final["status"] == "succeeded" and final["allocations"] == shown["allocations"]
     assert final["started_at"] is not None
+    listed = api.client.get("/v1/jobs", headers=api.admin).json()
+    assert listed[0]["allocations"] == shown["allocations"]
+    history = api.client.get(f"/v1/jobs/{job['id']}/events", headers=api.admin).json()
+    assert [e["kind"] for e in history] == [
+        "job.submitted", "job.bound", "job.started", "job.succeeded",
+    ]  # fmt: skip
+    bound, started = history[1], history[2]
+    assert bound["data"]["nodes"] == ["node-a"]
+    assert bound["data"]["allocations"] == [
+        {"replica": 0, "node": "node-a", "gpu_index": 1, "gpu_uuid": "GPU-node-a-1", "milli": 500}
+    ]
+    assert started["node"] == "node-a" and history[-1]["data"]["status"] == "succeeded"
+    assert [e["at"] for e in history] == sorted(e["at"] for e in history)
     gpus = api.client.get("/v1/nodes", headers=api.admin).json()[0]["gpus"]
     assert [g["allocated_fraction"] for g in gpus] == [0, 0]
     log = api.client.post(

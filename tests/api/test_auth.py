@@ -22,6 +22,7 @@ PERSON = {
     ("DELETE", "/v1/jobs/{job_id}"),
     ("GET", "/v1/jobs/{job_id}/explain"),
     ("GET", "/v1/jobs/{job_id}/logs"),
+    ("GET", "/v1/jobs/{job_id}/events"),
 }
 ADMIN = {
     ("POST", "/v1/queues"),

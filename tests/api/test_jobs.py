@@ -154,3 +154,23 @@ def test_a_nul_character_is_refused_without_a_500(api: Api) -> None:
     if reply.status_code == 422:
         assert "cannot store" in reply.json()["detail"]
         assert _count_jobs(api) == 0
+
+
+def test_events_have_the_scope_of_the_job(api: Api) -> None:
+    api.queue("vision")
+    api.queue("nlp")
+    job = api.client.post("/v1/jobs", json=_job(), headers=api.admin).json()
+    api.client.delete(f"/v1/jobs/{job['id']}", headers=api.admin)
+    vision = api.token("user", queues=["vision"])
+    nlp = api.token("user", queues=["nlp"])
+    history = api.client.get(f"/v1/jobs/{job['id']}/events", headers=vision)
+    assert history.status_code == 200, history.text
+    kinds = [(e["kind"], e["node"]) for e in history.json()]
+    assert kinds == [("job.submitted", None), ("job.cancelled", None)]
+    assert history.json()[1]["data"]["from"] == "pending"
+    refused = api.client.get(f"/v1/jobs/{job['id']}/events", headers=nlp)
+    assert refused.status_code == 403 and "queue 'vision'" in refused.json()["detail"]
+    missing = api.client.get("/v1/jobs/nope/events", headers=api.admin)
+    assert missing.status_code == 404
+    # cancelled before it ran: no bind, so nowhere it ran
+    assert api.client.get(f"/v1/jobs/{job['id']}", headers=vision).json()["allocations"] == []

@@ -1,27 +1,42 @@
-"""A small real HTTP server with canned answers per the REST contract, and a CLI runner."""
+"""The real gpusched app on a loopback port, state set up through its API, and a CLI runner.
+
+No double of our own server: the CLI talks HTTP to `create_app` served by uvicorn in a thread,
+on a SQLite database of its own. Its transport notes every request (what the CLI sent) and can
+lose a reply or answer for a proxy in between — faults of the network, not of the API.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import typer
+import uvicorn
+from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
-from scheduler.cli import client_commands
+from api.app import create_app
+from scheduler.cli import client_commands, output
+from scheduler.cli.client import ApiClient
+from scheduler.service.settings import Settings
+from scheduler.store import tokens
+from scheduler.store.db import make_engine, session_factory, upgrade
+from tests.api.conftest import node_spec
 
 
 @dataclass
 class Seen:
-    """One request the fake server received."""
+    """One request the CLI sent."""
 
     method: str
     path: str
@@ -30,111 +45,163 @@ class Seen:
     body: Any
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    text: str | bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-    """Close the connection without answering (a reset as the client sees it)."""
-
-
-Handler = Callable[[Seen], Reply]
-
-
-class FakeApi:
-    """Routes (method, path) to replies; a list is served in order, the last one sticks."""
-
-    Reply = Reply
+class Recorder(httpx.BaseTransport):
+    """The CLI's transport: real HTTP, each request noted; replies may be lost or interposed."""
 
     def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], list[Reply] | Handler] = {}
+        self._inner = httpx.HTTPTransport()
         self.requests: list[Seen] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.lose: dict[tuple[str, str], int] = {}
+        """(method, path) → how many more replies to lose after the server carried them out."""
+        self.interpose: dict[tuple[str, str], Callable[[], httpx.Response]] = {}
+        """(method, path) → what a proxy answers instead of the server."""
 
-    def on(self, method: str, path: str, *replies: Reply | Handler) -> None:
-        if len(replies) == 1 and callable(replies[0]):
-            self.routes[(method, path)] = replies[0]
-        else:
-            self.routes[(method, path)] = [r for r in replies if isinstance(r, Reply)]
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        content = request.read()
+        path = request.url.raw_path.decode().split("?")[0]  # as sent: a quoted `/` stays %2F
+        key = (request.method, path)
+        self.requests.append(
+            Seen(
+                method=request.method,
+                path=path,
+                query=dict(request.url.params),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=json.loads(content) if content else None,
+            )
+        )
+        if key in self.interpose:
+            return self.interpose[key]()
+        response = self._inner.handle_request(request)
+        if self.lose.get(key, 0) > 0:
+            self.lose[key] -= 1
+            response.read()
+            response.close()
+            raise httpx.ReadError("connection reset by peer")
+        return response
 
-    def json(self, method: str, path: str, body: Any, status: int = 200) -> None:
-        self.on(method, path, Reply(status=status, body=body))
+    def close(self) -> None:
+        """Kept open: the CLI closes its client after every command."""
+
+    def shut(self) -> None:
+        self._inner.close()
+
+
+@dataclass
+class Cluster:
+    """The running server, an admin client for setting up state, and what the CLI sent it."""
+
+    url: str
+    app: FastAPI
+    admin_token: str
+    http: httpx.Client
+    transport: Recorder
+    agents: dict[str, dict[str, str]]
+
+    @property
+    def requests(self) -> list[Seen]:
+        return self.transport.requests
 
     def seen(self, method: str, path: str) -> list[Seen]:
         return [r for r in self.requests if r.method == method and r.path == path]
 
-    def _answer(self, seen: Seen) -> Reply:
-        with self._lock:
-            self.requests.append(seen)
-            route = self.routes.get((seen.method, seen.path))
-            if route is None:
-                return Reply(404, {"detail": f"no route {seen.method} {seen.path}"})
-            if callable(route):
-                return route(seen)
-            return route.pop(0) if len(route) > 1 else route[0]
+    def ok(self, method: str, path: str, **kwargs: Any) -> Any:
+        reply = self.http.request(method, path, **kwargs)
+        assert reply.is_success, reply.text
+        return reply.json() if reply.content else None
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self
+    def queue(self, name: str, **fields: Any) -> dict[str, Any]:
+        return dict(self.ok("POST", "/v1/queues", json={"name": name, "deserved_gpus": 0, **fields}))
 
-        class _Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+    def submit(self, queue: str, gpus: float = 1, **fields: Any) -> dict[str, Any]:
+        body = {"queue": queue, "gpus": gpus, "command": ["python", "train.py"], **fields}
+        return dict(self.ok("POST", "/v1/jobs", json=body))
 
-            def _serve(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                seen = Seen(
-                    method=self.command,
-                    path=parts.path,
-                    query={k: v[-1] for k, v in parse_qs(parts.query).items()},
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=json.loads(raw) if raw else None,
-                )
-                reply = api._answer(seen)
-                if reply.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if reply.text is not None:
-                    data = reply.text.encode() if isinstance(reply.text, str) else reply.text
-                    content_type = "text/plain; charset=utf-8"
-                elif reply.body is not None:
-                    data = json.dumps(reply.body).encode()
-                    content_type = "application/json"
-                else:
-                    data, content_type = b"", "application/json"
-                self.send_response(reply.status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+    def token(self, kind: str, **fields: Any) -> str:
+        with self.app.state.sessions() as session:
+            raw, _ = tokens.create(session, kind, now=time.time(), name=f"t-{kind}", **fields)
+            session.commit()
+        return raw
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
+    def join(self, name: str, gpus: int = 2, memory_mib: int = 81920) -> None:
+        """Join a node as its agent does, and report once so it is ready."""
+        join = self.ok("POST", "/v1/agents/join-tokens", json={})
+        body = {"join_token": join["token"], "node": node_spec(name, gpus, memory_mib)}
+        reply = httpx.post(f"{self.url}/v1/agents/join", json=body)
+        assert reply.status_code == 201, reply.text
+        self.agents[name] = {"Authorization": f"Bearer {reply.json()['token']}"}
+        self.heartbeat(name, gpus=gpus, memory_mib=memory_mib)
 
-        return _Handler
+    def heartbeat(
+        self, name: str, *, gpus: int = 2, memory_mib: int = 81920, **body: Any
+    ) -> dict[str, Any]:
+        """One heartbeat of node `name`'s agent (a hand-written body); returns the reply."""
+        reply = httpx.post(
+            f"{self.url}/v1/agents/{name}/heartbeat",
+            json={"node": node_spec(name, gpus, memory_mib), **body},
+            headers=self.agents[name],
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
 
-    def start(self) -> None:
-        self._thread.start()
+    def cycle(self) -> None:
+        """One scheduling cycle, as the loop of `gpusched up` runs them."""
+        self.app.state.loop.run_once()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def report(self, node: str, job_id: str, state: str, replica: int = 0, **fields: Any) -> None:
+        """Node `node`'s agent reports a replica of `job_id` in `state` (running, succeeded, ...)."""
+        replica_report = {"job_id": job_id, "replica": replica, "state": state, "pid": 4242, **fields}
+        self.heartbeat(node, replicas=[replica_report])
+
+    def write_log(self, job_id: str, text: str, replica: int = 0) -> None:
+        """The job's output so far, as the log route reads it from disk."""
+        path = self.app.state.settings.logs_dir / job_id / f"{replica}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test serves a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "gpusched.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
 
 
 @pytest.fixture
-def api() -> Iterator[FakeApi]:
-    server = FakeApi()
-    server.start()
-    yield server
-    server.stop()
+def api(migrated_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    db = tmp_path / "server" / "gpusched.db"
+    db.parent.mkdir()
+    shutil.copy(migrated_db, db)
+    settings = Settings(home=tmp_path / "server", db=f"sqlite:///{db}")
+    engine = make_engine(settings.db_url)
+    app = create_app(settings, engine=engine, migrate=False)
+    with session_factory(engine)() as session:
+        admin, _ = tokens.create(session, "admin", now=time.time(), name="admin")
+        session.commit()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # uvicorn offers no event to wait on
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    transport = Recorder()
+    monkeypatch.setattr(output, "ApiClient", functools.partial(ApiClient, transport=transport))
+    http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=30)
+    try:
+        yield Cluster(url, app, admin, http, transport, agents={})
+    finally:
+        http.close()
+        transport.shut()
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+        engine.dispose()
 
 
 def make_app() -> typer.Typer:
@@ -162,11 +229,11 @@ class Cli:
 
 
 @pytest.fixture
-def cli(api: FakeApi, tmp_path: Path) -> Cli:
+def cli(api: Cluster, tmp_path: Path) -> Cli:
     return Cli(
         env={
             "GPUSCHED_URL": api.url,
-            "GPUSCHED_TOKEN": "gsk_test_admin",
+            "GPUSCHED_TOKEN": api.admin_token,
             "GPUSCHED_HOME": str(tmp_path / "home"),
             "COLUMNS": "200",
             "NO_COLOR": "1",

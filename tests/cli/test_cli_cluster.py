@@ -1,45 +1,26 @@
-"""`gpusched queues ...`, `gpusched nodes ...` and `gpusched top --once` against canned answers."""
+"""`gpusched queues ...`, `gpusched nodes ...` and `gpusched top` against the real app."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
+
+import httpx
+import pytest
 
 QUEUES = [
-    {
-        "name": "research",
-        "parent": None,
-        "deserved_gpus": 8,
-        "fair_share_gpus": 10,
-        "allocated_gpus": 9.5,
-        "limit_gpus": None,
-        "over_quota_weight": 1.0,
-        "priority": 0,
-        "pending_jobs": 5,
-    },
-    {
-        "name": "vision",
-        "parent": "research",
-        "deserved_gpus": 4,
-        "fair_share_gpus": 4,
-        "allocated_gpus": 6,
-        "limit_gpus": 8,
-        "over_quota_weight": 2.0,
-        "priority": 1,
-        "pending_jobs": 2,
-    },
-    {
-        "name": "nlp",
-        "parent": "research",
-        "deserved_gpus": 4,
-        "fair_share_gpus": 6,
-        "allocated_gpus": 3.5,
-        "limit_gpus": None,
-        "over_quota_weight": 1.0,
-        "priority": 0,
-        "pending_jobs": 3,
-    },
-]
+    {"name": "research", "parent": None, "deserved_gpus": 8, "fair_share_gpus": 10,
+     "allocated_gpus": 9.5, "limit_gpus": None, "over_quota_weight": 1.0, "priority": 0,
+     "pending_jobs": 5},
+    {"name": "vision", "parent": "research", "deserved_gpus": 4, "fair_share_gpus": 4,
+     "allocated_gpus": 6, "limit_gpus": 8, "over_quota_weight": 2.0, "priority": 1,
+     "pending_jobs": 2},
+    {"name": "nlp", "parent": "research", "deserved_gpus": 4, "fair_share_gpus": 6,
+     "allocated_gpus": 3.5, "limit_gpus": None, "over_quota_weight": 1.0, "priority": 0,
+     "pending_jobs": 3},
+]  # fmt: skip
+# QUEUES and NODES feed the pure frame layout test only (no server involved).
 NODES = [
     {
         "name": "node-a",
@@ -82,9 +63,27 @@ def line_with(output: str, word: str) -> str:
     return squash(next(line for line in output.splitlines() if word in line.split()))
 
 
-def test_queues_lists_the_tree_with_share_and_allocation(api, cli):
-    api.json("GET", "/v1/queues", QUEUES)
+@pytest.fixture
+def busy(api):
+    """3 GPUs on two nodes; research holds vision (limit 2, weight 2, priority 1) and nlp.
 
+    vision runs half a GPU; nlp runs one GPU and has a gang of 3 waiting (2 GPUs are left, on
+    two nodes, for replicas of 1: "gang needs 3 replicas").
+    """
+    api.join("node-a", gpus=2)
+    api.join("node-b", gpus=1)
+    api.queue("research", deserved_gpus=2)
+    api.queue("vision", parent="research", deserved_gpus=1, limit_gpus=2, over_quota_weight=2,
+              priority=1)  # fmt: skip
+    api.queue("nlp", parent="research", deserved_gpus=1)
+    jobs = [api.submit("vision", 0.5), api.submit("nlp", 1)]
+    api.cycle()
+    jobs.append(api.submit("nlp", 1, replicas=3))
+    api.cycle()
+    return jobs
+
+
+def test_queues_lists_the_tree_with_share_and_allocation(api, cli, busy):
     result = cli("queues")
 
     assert result.exit_code == 0, result.output
@@ -92,23 +91,25 @@ def test_queues_lists_the_tree_with_share_and_allocation(api, cli):
     assert names == ["research", "nlp", "vision"]  # parent first, children sorted under it
     indented = next(line for line in result.stdout.splitlines() if "vision" in line)
     assert indented.startswith("  vision")
-    # vision: deserved 4, fair 4, allocated 6 → 150% of its fair share; limit 8, weight 2, prio 1
+    # vision: deserved 1, fair share 0.5 (its demand), allocated 0.5 → 100%; limit 2, weight 2,
+    # priority 1, none pending, one running
     assert line_with(result.stdout, "vision").split() == [
-        "vision", "4", "4", "6", "██████████", "150%", "8", "2", "1", "2",
+        "vision", "1", "0.5", "0.5", "██████████", "100%", "2", "2", "1", "0", "1",
     ]  # fmt: skip
-    assert line_with(result.stdout, "nlp").split()[1:4] == ["4", "6", "3.5"]
+    shown = {q["name"]: q for q in api.ok("GET", "/v1/queues")}
+    nlp = line_with(result.stdout, "nlp").split()
+    assert nlp[1:4] == ["1", f"{shown['nlp']['fair_share_gpus']:g}", "1"]
+    assert line_with(result.stdout, "research").split()[-2:] == ["1", "2"]  # pending, running
 
 
-def test_queues_json(api, cli):
-    api.json("GET", "/v1/queues", {"items": QUEUES, "total": 3})
-
+def test_queues_json(api, cli, busy):
     result = cli("queues", "--json")
 
-    assert json.loads(result.stdout) == QUEUES
+    assert json.loads(result.stdout) == api.ok("GET", "/v1/queues")
 
 
 def test_queues_create_sends_only_what_was_given(api, cli):
-    api.json("POST", "/v1/queues", QUEUES[1], status=201)
+    api.queue("research", deserved_gpus=8)
 
     result = cli(
         "queues", "create", "vision", "--deserved-gpus", "4", "--parent", "research",
@@ -126,6 +127,8 @@ def test_queues_create_sends_only_what_was_given(api, cli):
         "priority": 1,
     }
     assert "queue vision created" in result.stdout
+    made = api.ok("GET", "/v1/queues/vision")
+    assert (made["parent"], made["limit_gpus"], made["over_quota_weight"]) == ("research", 8, 2.5)
 
 
 def test_queues_create_needs_deserved_gpus(api, cli):
@@ -137,13 +140,15 @@ def test_queues_create_needs_deserved_gpus(api, cli):
 
 
 def test_queues_set_patches_only_the_changed_fields(api, cli):
-    api.json("PATCH", "/v1/queues/vision", QUEUES[1])
+    api.queue("vision", deserved_gpus=4, limit_gpus=8, priority=3)
 
     result = cli("queues", "set", "vision", "--deserved-gpus", "2.5", "--no-limit")
 
     assert result.exit_code == 0, result.output
     (seen,) = api.seen("PATCH", "/v1/queues/vision")
     assert seen.body == {"deserved_gpus": 2.5, "limit_gpus": None}
+    now = api.ok("GET", "/v1/queues/vision")
+    assert (now["deserved_gpus"], now["limit_gpus"], now["priority"]) == (2.5, None, 3)
 
 
 def test_queues_set_without_changes_is_refused(api, cli):
@@ -155,27 +160,38 @@ def test_queues_set_without_changes_is_refused(api, cli):
 
 
 def test_queues_delete(api, cli):
-    api.on("DELETE", "/v1/queues/old", api.Reply(204))
+    api.queue("old")
 
     result = cli("queues", "delete", "old")
 
     assert result.exit_code == 0, result.output
     assert result.stdout == "queue old deleted\n"
-    assert len(api.seen("DELETE", "/v1/queues/old")) == 1
+    assert api.http.get("/v1/queues/old").status_code == 404
 
 
 def test_group_options_reach_the_subcommand(api, cli, dead_url):
-    api.on("DELETE", "/v1/queues/old", api.Reply(204))
+    api.queue("old")
+    ops = api.token("admin")
 
-    result = cli("queues", "--url", api.url, "--token", "gsk_group", "delete", "old", GPUSCHED_URL=dead_url)
+    result = cli("queues", "--url", api.url, "--token", ops, "delete", "old", GPUSCHED_URL=dead_url)
 
     assert result.exit_code == 0, result.output
     (seen,) = api.seen("DELETE", "/v1/queues/old")
-    assert seen.headers["authorization"] == "Bearer gsk_group"
+    assert seen.headers["authorization"] == f"Bearer {ops}"
 
 
 def test_nodes_lists_each_gpu_with_allocation_use_memory_and_health(api, cli):
-    api.json("GET", "/v1/nodes", NODES)
+    api.join("cpu-only", gpus=0)
+    api.app.state.loop.run_once(now=time.time() + 3600)  # both nodes fall silent...
+    api.join("node-a", gpus=2)  # ...and node-a comes back
+    api.queue("vision", deserved_gpus=2)
+    api.submit("vision", 0.5)
+    api.cycle()
+    sick = {"index": 1, "uuid": "GPU-node-a-1", "healthy": False, "health_reason": "XID 79",
+            "xid_errors": [79]}  # fmt: skip
+    busy = {"index": 0, "uuid": "GPU-node-a-0", "utilization": 37.0, "memory_used_mib": 20480}
+    api.heartbeat("node-a", telemetry=[busy, sick])
+    api.ok("POST", "/v1/nodes/node-a/cordon")
 
     result = cli("nodes")
 
@@ -185,56 +201,49 @@ def test_nodes_lists_each_gpu_with_allocation_use_memory_and_health(api, cli):
     assert first.startswith("node-a ready,cordoned watchdog 0 A100-80GB")
     assert "50%" in first and "37%" in first and "20G/80G" in first and first.endswith("ok")
     second = next(line for line in lines if "XID 79" in line)
-    assert second.startswith("1 A100-80GB") and "100%" in second and "-/80G" in second
+    assert second.startswith("1 A100-80GB") and "0%" in second and "-/80G" in second
     assert next(line for line in lines if line.startswith("cpu-only")).startswith(
-        "cpu-only not-ready none - (no GPUs)"
+        "cpu-only not-ready watchdog - (no GPUs)"
     )
 
 
 def test_cordon_and_uncordon_post_to_the_node(api, cli):
-    api.json("POST", "/v1/nodes/node-a/cordon", dict(NODES[0], cordoned=True))
-    api.json("POST", "/v1/nodes/node-a/uncordon", dict(NODES[0], cordoned=False))
+    api.join("node-a")
 
     assert cli("nodes", "cordon", "node-a").stdout == "node node-a cordoned\n"
+    assert api.ok("GET", "/v1/nodes/node-a")["cordoned"] is True
     assert cli("nodes", "uncordon", "node-a").stdout == "node node-a uncordoned\n"
+    assert api.ok("GET", "/v1/nodes/node-a")["cordoned"] is False
     assert [(s.method, s.path) for s in api.requests] == [
         ("POST", "/v1/nodes/node-a/cordon"),
         ("POST", "/v1/nodes/node-a/uncordon"),
     ]
 
 
-def test_join_token_prints_the_token(api, cli):
-    api.json("POST", "/v1/agents/join-tokens", {"token": "gsj_abc", "expires_at": 2e9}, 201)
-
+def test_join_token_prints_a_token_an_agent_can_join_with(api, cli):
     result = cli("nodes", "join-token")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == "gsj_abc\n"
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
     assert "expires" in result.stderr
-    assert api.seen("POST", "/v1/agents/join-tokens")[0].headers["authorization"].startswith("Bearer ")
+    body = {"join_token": token, "node": {"name": "node-z", "cpu_millis": 1, "memory_mib": 1}}
+    assert httpx.post(f"{api.url}/v1/agents/join", json=body).status_code == 201
 
 
-def test_top_once_renders_queues_gpus_and_jobs(api, cli):
-    api.json("GET", "/v1/queues", QUEUES)
-    api.json("GET", "/v1/nodes", NODES)
-    running = {"id": "j-run", "queue": "vision", "status": "running", "gpus": 0.5, "replicas": 1}
-    pending = {"id": "j-wait", "queue": "nlp", "status": "pending", "gpus": 1, "replicas": 1}
-    api.on(
-        "GET",
-        "/v1/jobs",
-        lambda seen: api.Reply(200, [running] if seen.query["status"] == "running" else [pending]),
-    )
+def test_top_once_renders_queues_gpus_and_jobs(api, cli, busy):
+    api.ok("POST", "/v1/nodes/node-b/cordon")
 
     result = cli("top", "--once")
 
     assert result.exit_code == 0, result.output
     out = result.stdout
-    # 0.5 + 1.0 of 2 GPUs allocated; 5 pending in the leaves (vision 2 + nlp 3), not 10
-    assert "GPUs 1.5/2 allocated" in out
-    assert "75%" in out
-    assert "nodes 0/2 schedulable" in squash(out)  # node-a cordoned, cpu-only not ready
-    assert "running 1" in out and "pending 5" in out
-    for word in ("research", "vision", "A100-80GB", "XID 79", "j-run", "j-wait"):
+    # 0.5 + 1 of 3 GPUs allocated; 1 pending, in a leaf (nlp) and not counted again in research
+    assert "GPUs 1.5/3 allocated" in out
+    assert "50%" in out
+    assert "nodes 1/2 schedulable" in squash(out)  # node-b cordoned
+    assert "running 2" in out and "pending 1" in out
+    for word in ("research", "vision", "A100-80GB", "gang needs 3 replicas", *(j["id"] for j in busy)):
         assert word in out, word
     statuses = sorted(s.query.get("status", "") for s in api.seen("GET", "/v1/jobs"))
     assert statuses == ["pending", "running"]
@@ -248,66 +257,54 @@ def test_top_once_with_the_server_down_exits_1(cli, dead_url):
 
 
 def test_join_token_ttl_goes_in_the_body(api, cli):
-    api.json("POST", "/v1/agents/join-tokens", {"token": "gsj_x", "expires_at": 2e9}, 201)
+    before = time.time()
 
-    assert cli("nodes", "join-token", "--ttl", "600").exit_code == 0
+    result = cli("nodes", "join-token", "--ttl", "600")
 
+    assert result.exit_code == 0, result.output
     assert api.seen("POST", "/v1/agents/join-tokens")[0].body == {"ttl_seconds": 600.0}
+    (made,) = [t for t in api.ok("GET", "/v1/tokens") if t["kind"] == "join"]
+    assert before + 600 <= made["expires_at"] <= time.time() + 600
 
 
-def test_queues_show_running_jobs_when_the_server_counts_them(api, cli):
-    api.json("GET", "/v1/queues", [dict(QUEUES[0], running_jobs=7)])
-
-    result = cli("queues")
-
-    assert "RUNNING" in result.stdout
-    assert line_with(result.stdout, "research").split()[-2:] == ["5", "7"]
-
-
-def _serve_cluster(api):
-    api.json("GET", "/v1/queues", QUEUES)
-    api.json("GET", "/v1/nodes", NODES)
-    api.json("GET", "/v1/jobs", [])
-
-
-def test_top_once_json_is_one_object_with_every_section(api, cli):
-    _serve_cluster(api)
-
+def test_top_once_json_is_one_object_with_every_section(api, cli, busy):
     result = cli("top", "--once", "-o", "json")
 
     assert result.exit_code == 0, result.output
     snapshot = json.loads(result.stdout)
-    assert snapshot["queues"] == QUEUES and snapshot["nodes"] == NODES
-    assert snapshot["running"] == [] and snapshot["pending"] == []
+    assert snapshot["queues"] == api.ok("GET", "/v1/queues")
+    assert snapshot["nodes"] == api.ok("GET", "/v1/nodes")
+    assert {j["id"] for j in snapshot["running"]} == {busy[0]["id"], busy[1]["id"]}
+    assert [j["id"] for j in snapshot["pending"]] == [busy[2]["id"]]
     assert cli("top", "--json").exit_code == 2  # JSON of a live view makes no sense
 
 
-def test_top_without_an_admin_token_still_shows_queues_and_jobs(api, cli):
-    _serve_cluster(api)
-    api.json("GET", "/v1/nodes", {"detail": "admin token required"}, status=403)
+def test_top_without_an_admin_token_still_shows_queues_and_jobs(api, cli, busy):
+    user = api.token("user", queues=["research", "vision", "nlp"])
 
-    result = cli("top", "--once")
+    result = cli("top", "--once", GPUSCHED_TOKEN=user)
 
     assert result.exit_code == 0, result.output
     assert "GPUs hidden: listing nodes needs an admin token" in result.stdout
     assert "research" in result.stdout
 
 
-def test_top_live_redraws_keeps_going_through_a_server_error_and_stops_on_ctrl_c(api, cli, monkeypatch):
+def test_top_live_redraws_keeps_going_through_a_server_error_and_stops_on_ctrl_c(
+    api, cli, busy, monkeypatch
+):
     from scheduler.cli import top
 
-    _serve_cluster(api)
-    api.on(
-        "GET",
-        "/v1/queues",
-        api.Reply(200, QUEUES),
-        api.Reply(503, {"detail": "restarting"}),
-        api.Reply(200, QUEUES),
-    )
     sleeps = []
+    queues = ("GET", "/v1/queues")
+
+    def restarting() -> httpx.Response:
+        del api.transport.interpose[queues]  # once: the server is back for the next frame
+        return httpx.Response(503, json={"detail": "restarting"})
 
     def fake_sleep(seconds):
         sleeps.append(seconds)
+        if len(sleeps) == 1:
+            api.transport.interpose[queues] = restarting  # a proxy in front of a restart
         if len(sleeps) == 3:
             raise KeyboardInterrupt
 
@@ -325,23 +322,21 @@ def test_top_live_redraws_keeps_going_through_a_server_error_and_stops_on_ctrl_c
     assert "restarting" not in frames[2]
 
 
-def test_top_live_stops_when_the_token_is_revoked(api, cli, monkeypatch):
+def test_top_live_stops_when_the_token_is_revoked(api, cli, busy, monkeypatch):
     from scheduler.cli import top
 
-    _serve_cluster(api)
-    api.on("GET", "/v1/queues", api.Reply(200, QUEUES), api.Reply(401, {"detail": "token revoked"}))
-    monkeypatch.setattr(top, "pause", lambda seconds: None)
+    made = api.ok("POST", "/v1/tokens", json={"kind": "admin", "name": "ops"})
+    monkeypatch.setattr(top, "pause", lambda seconds: api.ok("DELETE", f"/v1/tokens/{made['id']}"))
 
-    result = cli("top")
+    result = cli("top", GPUSCHED_TOKEN=made["token"])
 
     assert result.exit_code == 1
-    assert "the token was rejected (token revoked" in result.stderr
+    assert "the token was rejected (missing, invalid, expired or revoked" in result.stderr
 
 
-def test_top_on_a_terminal_redraws_in_place_and_gives_the_screen_back(api, cli, monkeypatch):
+def test_top_on_a_terminal_redraws_in_place_and_gives_the_screen_back(api, cli, busy, monkeypatch):
     from scheduler.cli import top
 
-    _serve_cluster(api)
     sleeps = []
 
     def fake_sleep(seconds):

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.inventory import GpuInventory, NodeInventory
-from scheduler.store import binds, bulk, jobs, nodes
+from scheduler.store import allocations, binds, bulk, jobs, nodes
 from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import session_factory
 from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, QueueRow, ReplicaRow
@@ -79,13 +79,50 @@ def test_jobs_start_with_their_replicas_shares_and_one_event_each(engine: Engine
             select(EventRow.job_id, EventRow.at, EventRow.data)
             .where(EventRow.kind == "job.bound").order_by(EventRow.id)
         ).all()
-        # in the order they were given
+        # in the order they were given, each with its shares (by replica, node, GPU)
+        def share(replica: int, node: str, index: int, milli: int) -> dict[str, object]:
+            return {"replica": replica, "node": node, "gpu_index": index,
+                    "gpu_uuid": f"GPU-{node}-{index}", "milli": milli}
+
         assert [tuple(e) for e in bound] == [
-            ("half", 5.0, {"nodes": ["n1"]}),
-            ("gang", 5.0, {"nodes": ["n1", "n2"]}),
-            ("cpu", 5.0, {"nodes": ["n2"]}),
+            ("half", 5.0, {"nodes": ["n1"], "allocations": [share(0, "n1", 0, 500)]}),
+            ("gang", 5.0, {"nodes": ["n1", "n2"], "allocations": [
+                share(0, "n2", 0, 1000), share(0, "n2", 1, 1000), share(1, "n1", 1, 1000)]}),
+            ("cpu", 5.0, {"nodes": ["n2"], "allocations": []}),
         ]
         assert invariants.violations(session) == []
+
+
+def test_where_a_job_last_ran_outlives_its_shares(engine: Engine) -> None:
+    _seed(engine, ["half", "gang", "cpu"])
+    _start(engine, {
+        "half": [ReplicaStart(0, "n1", ((0, 500),))],
+        "gang": [ReplicaStart(0, "n2", ((1, 1000),)), ReplicaStart(1, "n1", ((1, 1000),))],
+        "cpu": [ReplicaStart(0, "n2")],
+    })
+    with session_factory(engine)() as session:
+        allocations.release(session, ["half", "gang"])
+        session.commit()
+    with session_factory(engine)() as session:
+        assert allocations.of_jobs(session, ["half", "gang"]) == {}
+        last = allocations.last_bound(session, ["half", "gang", "cpu", "never"])
+        shown = {
+            job: [(a.replica, a.node, a.gpu_index, a.gpu_uuid, a.milli) for a in rows]
+            for job, rows in last.items()
+        }
+    # cpu held no GPU and "never" was never bound: neither has a placement to show
+    assert shown == {
+        "half": [(0, "n1", 0, "GPU-n1-0", 500)],
+        "gang": [(0, "n2", 1, "GPU-n2-1", 1000), (1, "n1", 1, "GPU-n1-1", 1000)],
+    }
+    # requeued and bound elsewhere: the latest bind is where it last ran
+    with session_factory(engine)() as session:
+        session.execute(update(JobRow).where(JobRow.id == "half").values(status="pending"))
+        session.commit()
+    _start(engine, {"half": [ReplicaStart(0, "n2", ((0, 250),))]})
+    with session_factory(engine)() as session:
+        (again,) = allocations.last_bound(session, ["half"])["half"]
+        assert (again.node, again.gpu_index, again.milli) == ("n2", 0, 250)
 
 
 def test_an_overfull_gpu_rejects_the_whole_start(engine: Engine) -> None:
