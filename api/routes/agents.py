@@ -107,7 +107,12 @@ def post_heartbeat(
     if outcome.wake:
         wakeup.notify()
     return HeartbeatReply.model_validate(
-        {"desired": outcome.desired, "heartbeat_seconds": settings.heartbeat_seconds}
+        {
+            "desired": outcome.desired,
+            "heartbeat_seconds": settings.heartbeat_seconds,
+            "fence_seconds": settings.fence_seconds,
+            "acknowledged": outcome.acknowledged,
+        }
     )
 
 

@@ -75,7 +75,11 @@ def get_job(job_id: str, session: SessionDep, principal: PersonDep) -> JobPublic
 
 @router.delete("/{job_id}", response_model=JobPublic)
 def cancel_job(
-    job_id: str, session: SessionDep, principal: PersonDep, wakeup: WakeupDep
+    job_id: str,
+    session: SessionDep,
+    principal: PersonDep,
+    wakeup: WakeupDep,
+    settings: SettingsDep,
 ) -> JobPublic:
     """Cancel a pending or running job (cancelling a cancelled job is a no-op)."""
     job = visible_job(session, principal, job_id, "cancel")
@@ -86,7 +90,9 @@ def cancel_job(
             f"job {job_id} already ended ({job.status}); nothing to cancel",
         )
     if job.status != "cancelled":
-        jobs.cancel(session, job, now=time.time(), by=principal.name)
+        jobs.cancel(
+            session, job, now=time.time(), by=principal.name, grace=settings.grace_seconds
+        )
         session.commit()
         wakeup.notify()
     return job_public(job)

@@ -11,6 +11,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
+from scheduler.service.settings import Settings
 from scheduler.service.snapshot import StoreState
 from scheduler.store import binds as binds_store
 from scheduler.store import bulk, jobs
@@ -18,6 +19,7 @@ from scheduler.store.binds import ReplicaStart
 from scheduler.store.tables import JobRow, QueueRow
 
 _jobs: Table = JobRow.__table__  # type: ignore[assignment]
+DEFAULT_GRACE = Settings.model_fields["grace_seconds"].default
 
 
 @dataclass(slots=True)
@@ -51,17 +53,24 @@ def commit_decisions(
     state: StoreState,
     now: float,
     reasons_seen: dict[str, PendingReason],
+    grace: float = DEFAULT_GRACE,
 ) -> Applied:
     """Write decisions, fair shares and pending reasons in the caller's transaction."""
-    applied = write_decisions(session, result=result, state=state, now=now)
+    applied = write_decisions(session, result=result, state=state, now=now, grace=grace)
     write_reasons(session, result.reasons, reasons_seen)
     return applied
 
 
 def write_decisions(
-    session: Session, *, result: CycleResult, state: StoreState, now: float
+    session: Session,
+    *,
+    result: CycleResult,
+    state: StoreState,
+    now: float,
+    grace: float = DEFAULT_GRACE,
 ) -> Applied:
-    """Write evictions, binds and fair shares; the caller commits."""
+    """Write evictions, binds and fair shares; the caller commits. An evicted job's replicas keep
+    their shares held until their agents report them stopped (within `grace` seconds)."""
     applied = Applied()
     evicts = [d for d in result.decisions if isinstance(d, Evict)]
     binds = [d for d in result.decisions if isinstance(d, Bind)]
@@ -71,7 +80,9 @@ def write_decisions(
             applied.skipped += 1
             continue
         message = evict.message or f"evicted by {evict.action}"
-        jobs.stop_running(session, job, now=now, outcome="preempted", message=message)
+        jobs.stop_running(
+            session, job, now=now, outcome="preempted", message=message, grace=grace
+        )
         applied.evicted.append((job.id, evict.action))
     _apply_binds(session, binds, state=state, now=now, applied=applied)
     _store_fair_shares(session, result)
