@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
-from scheduler.core.model import GpuGrant, HeldShare, Snapshot
+from scheduler.core.decisions import Evict
+from scheduler.core.model import GpuGrant, HeldShare, JobStatus, ReplicaPlacement, Snapshot
 from tests.core.scenario import job, node, placed
 
 
@@ -37,3 +40,19 @@ def test_a_job_that_would_not_fit_anyway_is_not_told_to_wait() -> None:
                         held=(_held("old", 0, 1000, until=5.0),))
     result = run_cycle(snapshot, CycleConfig(), now=0.0)
     assert all(item.code != "held" for item in result.reasons["big"].items)
+
+
+def test_a_job_that_waits_for_a_stopping_replica_evicts_no_one() -> None:
+    running = replace(job("low", gpus=1), status=JobStatus.RUNNING, started_at=-1000.0,
+                      placements=(ReplicaPlacement(0, "n1", (GpuGrant(1, 1000),)),))
+    snapshot = Snapshot((node("n1", gpus=2),), (running, job("high", gpus=1, priority=5)),
+                        held=(_held("old", 0, 1000, until=3.0),))
+    result = run_cycle(snapshot, CycleConfig(), now=0.0)
+    assert not [d for d in result.decisions if isinstance(d, Evict)]
+    assert result.reasons["high"].summary == "waiting for old to stop (grace 3 s)"
+    # Were GPU 0 held by a job that stays, the same job would preempt `low`.
+    pinned = replace(job("pinned", gpus=1), status=JobStatus.RUNNING, preemptible=False,
+                     placements=(ReplicaPlacement(0, "n1", (GpuGrant(0, 1000),)),))
+    snapshot = replace(snapshot, jobs=(*snapshot.jobs, pinned), held=())
+    decisions = run_cycle(snapshot, CycleConfig(), now=0.0).decisions
+    assert [d.job_id for d in decisions if isinstance(d, Evict)] == ["low"]

@@ -12,7 +12,7 @@ from scheduler.core.decisions import CycleResult, Evict
 from scheduler.service import apply, snapshot
 from scheduler.service.loop import SchedulerLoop
 from scheduler.store.db import session_factory
-from scheduler.store.tables import NodeRow
+from scheduler.store.tables import JobRow, NodeRow
 from tests.api.conftest import Api
 from tests.service.helpers import allocated, check, heartbeat, job, loop, report, submit
 
@@ -117,4 +117,33 @@ def test_a_gang_whose_replica_failed_holds_the_others_shares(api: Api) -> None:
     assert sorted(allocated(api)) == [0.0, 1.0]
     heartbeat(api, agent, report(gang, "killed", replica=0), gpus=2)
     assert allocated(api) == [0.0, 0.0]
+    check(api)
+
+
+def test_a_preemptor_waits_for_its_victim_to_stop_and_evicts_no_one_else(api: Api) -> None:
+    api.queue("vision")
+    agent = api.join("node-a", gpus=2)
+    low = [submit(api, priority=0) for _ in range(2)]
+    cycles = loop(api)
+    assert cycles.run_once().bound == 2
+    heartbeat(api, agent, *(report(j, "running") for j in low), gpus=2)
+    with session_factory(api.engine)() as session:  # past the victims' minimum runtime
+        session.execute(update(JobRow).values(started_at=time.time() - 120))
+        session.commit()
+    high = submit(api, priority=10)
+    first = cycles.run_once()
+    assert first.evicted == 1 and first.bound == 0  # room is made, but not yet free
+    victim = next(j for j in low if job(api, j)["status"] == "pending")
+    survivor = next(j for j in low if j != victim)
+    assert sorted(allocated(api)) == [1.0, 1.0]
+    check(api)
+    # While the victim stops, the preemptor waits for it and no second job is evicted.
+    again = cycles.run_once()
+    assert again.evicted == 0 and again.bound == 0
+    summary = job(api, high)["reason"]["summary"]
+    assert summary.startswith(f"waiting for {victim} to stop (grace"), summary
+    heartbeat(api, agent, report(survivor, "running"), report(victim, "killed"), gpus=2)
+    assert cycles.run_once().bound == 1
+    assert job(api, high)["status"] == "running"
+    assert job(api, survivor)["status"] == "running"
     check(api)
