@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
+from api.routes import agents
+from scheduler.service import logs
 from scheduler.store.db import session_factory
 from scheduler.store.tables import NodeRow
 from tests.api.conftest import Api
@@ -61,3 +67,29 @@ def test_logs_written_in_place_by_a_local_agent_are_still_served(api: Api) -> No
     assert api.client.get(f"/v1/jobs/{job_id}/logs", headers=api.admin).text == (
         "written by the agent\n"
     )
+
+
+def test_the_upload_does_its_blocking_work_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.queue("vision")
+    agent = api.join("node-a", gpus=1)
+    job_id = submit(api)
+    loop(api).run_once()
+    on_loop: list[str] = []
+
+    def off_loop(name: str, work: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(name)  # a running loop here: it would block every request
+            except RuntimeError:
+                pass
+            return work(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(agents, "_attempt_ran_here", off_loop("check", agents._attempt_ran_here))
+    monkeypatch.setattr(logs, "append", off_loop("write", logs.append))
+    assert _upload(api, agent, "node-a", job_id, b"out\n").json() == {"size": 4}
+    assert on_loop == []
