@@ -58,17 +58,11 @@ def handle(
     for report in replicas:
         changed |= _apply_report(session, node.name, report, now=now, grace=settings.grace_seconds)
         if report["state"] != "running":
-            acknowledged.append(
-                {k: report[k] for k in ("job_id", "replica", "attempt")}
-            )
-    # After the reports: a replica whose run ended just now is held until a report says it is gone.
-    gone = held.release_gone(
-        session,
-        node.name,
-        reports=(
-            ((r["job_id"], r["replica"], r["attempt"]), r["state"]) for r in replicas
-        ),
-    )
+            acknowledged.append({k: report[k] for k in ("job_id", "replica", "attempt")})
+    # After the reports, since a run they ended just now holds its other replicas' shares; before
+    # `desired`, which must not offer what is still held.
+    keys = (((r["job_id"], r["replica"], r["attempt"]), r["state"]) for r in replicas)
+    gone = held.release_gone(session, node.name, reports=keys)
     session.flush()
     return HeartbeatOutcome(
         desired=desired_for(session, node.name, settings),
