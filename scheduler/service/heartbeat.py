@@ -59,8 +59,8 @@ def handle(
         changed |= _apply_report(session, node.name, report, now=now, grace=settings.grace_seconds)
         if report["state"] != "running":
             acknowledged.append({k: report[k] for k in ("job_id", "replica", "attempt")})
-    # After the reports, since a run they ended just now holds its other replicas' shares; before
-    # `desired`, which must not offer what is still held.
+    # After the reports: a run they ended just now holds its other replicas' shares, and this
+    # same (full) list says which of those still run.
     keys = (((r["job_id"], r["replica"], r["attempt"]), r["state"]) for r in replicas)
     gone = held.release_gone(session, node.name, reports=keys)
     session.flush()
