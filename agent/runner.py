@@ -47,7 +47,8 @@ class Replica:
 
     def to_report(self) -> dict[str, Any]:
         return {
-            "job_id": self.spec.job_id, "replica": self.spec.replica, "state": self.state,
+            "job_id": self.spec.job_id, "replica": self.spec.replica,
+            "attempt": self.spec.attempt, "state": self.state,
             "pid": self.pid, "exit_code": self.exit_code, "started_at": self.started_at,
             "finished_at": self.finished_at, "over_grant": self.over_grant, "message": self.message,
         }

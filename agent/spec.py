@@ -33,6 +33,8 @@ class ReplicaSpec:
     master_port: int = 29500
     grace_seconds: float = 30.0
     kill_over_grant: bool = False
+    attempt: int = 1
+    """The job's attempt at the bind that made this binding; echoed in every report."""
 
     @property
     def key(self) -> ReplicaKey:
@@ -91,4 +93,5 @@ class ReplicaSpec:
             master_port=int(data.get("master_port") or 29500),
             grace_seconds=float(data.get("grace_seconds", 30.0)),
             kill_over_grant=bool(data.get("kill_over_grant", False)),
+            attempt=int(data.get("attempt") or 1),
         )

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from api.deps import (
     forget_principals,
 )
 from api.schemas.agents import (
+    MAX_ATTEMPT,
     Heartbeat,
     HeartbeatReply,
     JoinReply,
@@ -29,11 +31,12 @@ from api.schemas.agents import (
     NodeSpec,
 )
 from scheduler.inventory import GpuInventory, NodeInventory
-from scheduler.service import heartbeat
+from scheduler.service import heartbeat, logs
 from scheduler.store import events, nodes, tokens
 from scheduler.store.tables import EventRow, JobRow, ReplicaRow
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
+MAX_OFFSET = 1 << 62
 
 
 @router.post("/join-tokens", response_model=JoinTokenPublic, status_code=status.HTTP_201_CREATED)
@@ -107,7 +110,12 @@ def post_heartbeat(
     if outcome.wake:
         wakeup.notify()
     return HeartbeatReply.model_validate(
-        {"desired": outcome.desired, "heartbeat_seconds": settings.heartbeat_seconds}
+        {
+            "desired": outcome.desired,
+            "heartbeat_seconds": settings.heartbeat_seconds,
+            "fence_seconds": settings.fence_seconds,
+            "acknowledged": outcome.acknowledged,
+        }
     )
 
 
@@ -120,25 +128,27 @@ async def upload_logs(
     session: SessionDep,
     _: AgentDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    attempt: Annotated[int | None, Query(ge=1, le=MAX_ATTEMPT)] = None,
 ) -> dict[str, int]:
-    """Append raw log bytes starting at `offset`; overlapping bytes already stored are skipped."""
-    if replica < 0 or not _ran_here(session, job_id, replica, node):
+    """Append raw log bytes of one attempt (default: the replica's current one) starting at
+    `offset`; overlapping bytes already stored are skipped. An attempt that ran here earlier may
+    still upload (its log is kept beside the newer attempts')."""
+    # The database and the file are blocking work: off the event loop, which serves everyone.
+    ran = await run_in_threadpool(_attempt_ran_here, session, job_id, replica, node, attempt)
+    if ran is None:
+        which = "" if attempt is None else f" (attempt {attempt})"
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"replica {replica} of job {job_id!r} never ran on {node!r}"
+            status.HTTP_404_NOT_FOUND,
+            f"replica {replica} of job {job_id!r}{which} never ran on {node!r}",
         )
     data = await request.body()
-    path = settings.logs_dir / job_id / f"{replica}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as handle:
-        size = handle.tell()
-        if offset > size:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"offset {offset} is past the stored end {size}; resend from {size}",
-            )
-        handle.write(data[size - offset :])
-        return {"size": handle.tell()}
+    path = logs.log_path(settings.logs_dir, job_id, replica, ran)
+    try:
+        size = await run_in_threadpool(logs.append, path, data, offset=offset)
+    except logs.OffsetPastEnd as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    return {"size": size}
 
 
 async def require_own_node(node: str, principal: PrincipalDep) -> Principal:
@@ -151,17 +161,36 @@ async def require_own_node(node: str, principal: PrincipalDep) -> Principal:
 AgentDep = Annotated[Principal, Depends(require_own_node)]
 
 
-def _ran_here(session: Session, job_id: str, replica: int, node: str) -> bool:
-    """True when the replica is bound to `node` now or was bound there by an earlier cycle."""
-    if len(job_id) > 32 or session.get(JobRow, job_id) is None:
-        return False
-    row = session.get(ReplicaRow, (job_id, replica))
-    if row is not None:
-        return row.node == node
-    bound = session.scalars(
-        select(EventRow.data).where(EventRow.job_id == job_id, EventRow.kind == "job.bound")
-    )
-    return any(node in (data or {}).get("nodes", []) for data in bound)
+def _attempt_ran_here(
+    session: Session, job_id: str, replica: int, node: str, attempt: int | None
+) -> int | None:
+    """The attempt (`attempt`, or by default the replica's current one) if that attempt of the
+    replica was bound to `node`, else None. Ends the read transaction (no lock is kept)."""
+    try:
+        if replica < 0 or len(job_id) > 32:
+            return None
+        job = session.get(JobRow, job_id)
+        if job is None or job.attempts < 1:
+            return None
+        row = session.get(ReplicaRow, (job_id, replica))
+        if attempt is None:
+            attempt = row.attempt if row is not None else job.attempts
+        if row is not None and row.attempt == attempt:
+            return attempt if row.node == node else None
+        if attempt > job.attempts:
+            return None
+        # Earlier attempts: each bind logged its nodes (the n-th bind is attempt n).
+        bound = session.scalars(
+            select(EventRow.data)
+            .where(EventRow.job_id == job_id, EventRow.kind == "job.bound")
+            .order_by(EventRow.id)
+        ).all()
+        for number, data in enumerate(bound, start=1):
+            if int((data or {}).get("attempt", number)) == attempt:
+                return attempt if node in (data or {}).get("nodes", []) else None
+        return None
+    finally:
+        session.rollback()
 
 
 def _inventory(spec: NodeSpec) -> NodeInventory:

@@ -15,6 +15,7 @@ from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic, J
 from api.submission import prepare
 from api.views import allocation_public, event_public, job_public
 from scheduler.core.model import milli_to_gpus
+from scheduler.service import logs
 from scheduler.store import allocations, events, jobs, queues
 from scheduler.store.tables import AllocationRow, JobRow
 
@@ -83,7 +84,11 @@ def job_events(job_id: str, session: SessionDep, principal: PersonDep) -> list[E
 
 @router.delete("/{job_id}", response_model=JobPublic)
 def cancel_job(
-    job_id: str, session: SessionDep, principal: PersonDep, wakeup: WakeupDep
+    job_id: str,
+    session: SessionDep,
+    principal: PersonDep,
+    wakeup: WakeupDep,
+    settings: SettingsDep,
 ) -> JobPublic:
     """Cancel a pending or running job (cancelling a cancelled job is a no-op)."""
     job = visible_job(session, principal, job_id, "cancel")
@@ -94,7 +99,9 @@ def cancel_job(
             f"job {job_id} already ended ({job.status}); nothing to cancel",
         )
     if job.status != "cancelled":
-        jobs.cancel(session, job, now=time.time(), by=principal.name)
+        jobs.cancel(
+            session, job, now=time.time(), by=principal.name, grace=settings.grace_seconds
+        )
         session.commit()
         wakeup.notify()
     return job_public(job)
@@ -129,17 +136,18 @@ def job_logs(
     settings: SettingsDep,
     replica: Annotated[int, Query(ge=0, le=100_000)] = 0,
     tail_bytes: Annotated[int, Query(ge=1, le=64 << 20)] = 4 << 20,
+    attempt: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
 ) -> PlainTextResponse:
-    """The captured stdout/stderr of one replica (the last `tail_bytes`); empty before it runs."""
+    """The captured stdout/stderr of one replica (the last `tail_bytes`) of one attempt (default:
+    the latest); empty before it runs."""
     job = visible_job(session, principal, job_id, "read the logs of")
-    path = settings.logs_dir / job.id / f"{replica}.log"
-    if not path.is_file():
-        return PlainTextResponse("")
-    with path.open("rb") as handle:
-        size = handle.seek(0, 2)
-        handle.seek(max(0, size - tail_bytes))
-        data = handle.read()
-    return PlainTextResponse(data.decode(errors="replace"))
+    number = job.attempts if attempt is None else attempt
+    path = logs.log_path(settings.logs_dir, job.id, replica, number)
+    if attempt is None and not path.is_file():
+        # An agent sharing the home writes the log in place itself (and logs kept from before
+        # attempts were stored apart live there).
+        path = logs.legacy_path(settings.logs_dir, job.id, replica)
+    return PlainTextResponse(logs.read_tail(path, tail_bytes).decode(errors="replace"))
 
 
 def placements(session: Session, rows: list[JobRow]) -> dict[str, list[AllocationRow]]:

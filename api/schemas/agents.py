@@ -83,9 +83,14 @@ class GpuSample(BaseModel):
     processes: list[ProcessSample] = Field(default_factory=list)
 
 
+MAX_ATTEMPT = 2_147_483_647
+
+
 class ReplicaReport(BaseModel):
     job_id: str = Field(max_length=32)
     replica: int = Field(ge=0)
+    attempt: int = Field(ge=1, le=MAX_ATTEMPT)
+    """Echoed from the desired entry that started it: the report applies to that binding only."""
     state: Literal["running", "succeeded", "failed", "lost", "killed"]
     pid: int | None = None
     exit_code: int | None = None
@@ -110,6 +115,8 @@ class DesiredGpu(BaseModel):
 class DesiredReplica(BaseModel):
     job_id: str
     replica: int
+    attempt: int = Field(ge=1)
+    """The job's attempt at the bind that made this binding (also GPUSCHED_ATTEMPT)."""
     replicas: int
     command: list[str]
     env: dict[str, str]
@@ -121,9 +128,20 @@ class DesiredReplica(BaseModel):
     kill_over_grant: bool
 
 
+class ReplicaKey(BaseModel):
+    job_id: str
+    replica: int
+    attempt: int
+
+
 class HeartbeatReply(BaseModel):
     desired: list[DesiredReplica]
     heartbeat_seconds: float
+    fence_seconds: float
+    """Without a successful heartbeat this long, the agent stops all its replicas."""
+    acknowledged: list[ReplicaKey] = Field(default_factory=list)
+    """Every finished replica report of the heartbeat, recorded (or ignored as stale): the agent
+    forgets each once it is acknowledged and no longer desired."""
 
 
 class TokenCreate(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scheduler.core import held
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
 from scheduler.core.model import MILLI_PER_GPU, Job
 from scheduler.core.session import Session
@@ -155,12 +156,22 @@ def explain_all(session: Session, jobs: list[Job]) -> dict[str, PendingReason]:
                tuple((item.code, item.message) for item in vetoed))
         reason = memo.get(key)
         if reason is None:
-            reason = memo[key] = explain(session, job, vetoed)
+            reason = memo[key] = _with_held(session, job, explain(session, job, vetoed), vetoed)
         if notes or first:
             items = (*vetoed, *first, *reason.items[len(vetoed):], *notes)
             reason = PendingReason(reason.kind, items, reason.node_failures)
         reasons[job.id] = reason
     return reasons
+
+
+def _with_held(
+    session: Session, job: Job, reason: PendingReason, vetoed: tuple[ReasonItem, ...]
+) -> PendingReason:
+    """The reason, led by 'waiting for J to stop' when a stopping replica's share is the cause."""
+    item = None if vetoed else held.waiting_item(session, job)
+    if item is None:
+        return reason
+    return PendingReason(reason.kind, (item, *reason.items), reason.node_failures)
 
 
 def explain(session: Session, job: Job, vetoed: tuple[ReasonItem, ...] = ()) -> PendingReason:

@@ -215,6 +215,19 @@ class Queue:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldShare:
+    """Capacity on a node held by something the scheduler may not move: a replica of `owner`
+    that is still stopping (its grace ends at `stopping_until`), or a process it does not run."""
+
+    owner: str
+    node: str
+    gpus: tuple[GpuGrant, ...] = ()
+    cpu_millis: int = 0
+    memory_mib: int = 0
+    stopping_until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one cycle sees: nodes, queues, and the pending and running jobs."""
 
@@ -223,3 +236,6 @@ class Snapshot:
     queues: tuple[Queue, ...] = ()
     queue_usage: Mapping[str, Resources] = field(default_factory=dict)
     """Decayed past usage per leaf queue (resource-seconds), for time-based fairness."""
+    held: tuple[HeldShare, ...] = ()
+    """Capacity no job of this snapshot holds and nothing may be placed on (counted against
+    nodes, not queues)."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Protocol
 
+from scheduler.core import held
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import ReasonItem
 from scheduler.core.model import (
@@ -90,6 +91,9 @@ class Session:
         for job in snapshot.jobs:
             if job.status is JobStatus.RUNNING and job.placements:
                 self.occupy(job, job.placements)
+        self.held = snapshot.held
+        """Capacity of stopping replicas: charged to nodes, never movable, no queue's."""
+        held.charge(self.state, self.held)
         for plugin in plugins:
             plugin.on_session_open(self)
 

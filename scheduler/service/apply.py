@@ -11,6 +11,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
+from scheduler.service.settings import Settings
 from scheduler.service.snapshot import StoreState
 from scheduler.store import binds as binds_store
 from scheduler.store import bulk, jobs
@@ -18,6 +19,7 @@ from scheduler.store.binds import ReplicaStart
 from scheduler.store.tables import JobRow, QueueRow
 
 _jobs: Table = JobRow.__table__  # type: ignore[assignment]
+DEFAULT_GRACE = Settings.model_fields["grace_seconds"].default
 
 
 @dataclass(slots=True)
@@ -29,22 +31,35 @@ class Applied:
     waits: list[float] = field(default_factory=list)
     skipped: int = 0
     """Decisions about jobs that changed since the snapshot (e.g. cancelled): not applied."""
+    deferred: list[str] = field(default_factory=list)
+    """Binds onto capacity this cycle's evictions free: they wait until the victims' processes
+    are gone (the victims' shares are held meanwhile)."""
 
 
 def write_decisions(
-    session: Session, *, result: CycleResult, state: StoreState, now: float
+    session: Session,
+    *,
+    result: CycleResult,
+    state: StoreState,
+    now: float,
+    grace: float = DEFAULT_GRACE,
 ) -> Applied:
-    """Write evictions, binds and fair shares; the caller commits."""
+    """Write evictions, binds and fair shares; the caller commits. An evicted job's replicas keep
+    their shares held until their agents report them stopped (within `grace` seconds)."""
     applied = Applied()
     evicts = [d for d in result.decisions if isinstance(d, Evict)]
     binds = [d for d in result.decisions if isinstance(d, Bind)]
+    if evicts:
+        binds = _off_evicted(binds, evicts, state=state, applied=applied)
     for evict in evicts:
         job = session.get(JobRow, evict.job_id, with_for_update=True)
         if job is None or job.status != "running":
             applied.skipped += 1
             continue
         message = evict.message or f"evicted by {evict.action}"
-        jobs.stop_running(session, job, now=now, outcome="preempted", message=message)
+        jobs.stop_running(
+            session, job, now=now, outcome="preempted", message=message, grace=grace
+        )
         applied.evicted.append((job.id, evict.action))
     _apply_binds(session, binds, state=state, now=now, applied=applied)
     _store_fair_shares(session, result)
@@ -110,6 +125,39 @@ def _dumps(value: Any) -> str:
 
 def _item_json(item: ReasonItem) -> str:
     return json.dumps({"code": item.code, "message": item.message, "data": _plain(item.data)})
+
+
+def _off_evicted(
+    binds: list[Bind], evicts: list[Evict], *, state: StoreState, applied: Applied
+) -> list[Bind]:
+    """The binds that use none of the GPUs (nor, for CPU-only replicas, the nodes) that this
+    cycle's victims hold; the others are deferred (the core planned them on freed capacity)."""
+    victims = {evict.job_id for evict in evicts}
+    gpus: set[tuple[str, int]] = set()
+    nodes: set[str] = set()
+    for job in state.snapshot.jobs:
+        if job.id in victims:
+            for placement in job.placements:
+                nodes.add(placement.node)
+                gpus.update((placement.node, grant.gpu_index) for grant in placement.gpus)
+
+    def clear(bind: Bind) -> bool:
+        for placement in bind.placements:
+            if placement.node not in nodes:
+                continue
+            if not placement.gpus or any(
+                (placement.node, g.gpu_index) in gpus for g in placement.gpus
+            ):
+                return False
+        return True
+
+    kept = []
+    for bind in binds:
+        if clear(bind):
+            kept.append(bind)
+        else:
+            applied.deferred.append(bind.job_id)
+    return kept
 
 
 def _apply_binds(

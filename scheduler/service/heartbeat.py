@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.inventory import NodeInventory
 from scheduler.service.settings import Settings
-from scheduler.store import events, jobs, nodes
+from scheduler.store import events, held, jobs, nodes
 from scheduler.store.tables import AllocationRow, GpuRow, JobRow, ReplicaRow
 
 TERMINAL = ("succeeded", "failed", "lost", "killed")
@@ -22,7 +22,11 @@ TERMINAL = ("succeeded", "failed", "lost", "killed")
 class HeartbeatOutcome:
     desired: list[dict[str, Any]]
     wake: bool
-    """True when the scheduler should run a cycle (a job ended, the node or a GPU changed)."""
+    """True when the scheduler should run a cycle (a job ended, a share was freed, the node or a
+    GPU changed)."""
+    acknowledged: list[dict[str, Any]] = field(default_factory=list)
+    """{job_id, replica, attempt} of every finished report, recorded or ignored as stale: the
+    agent may forget each once it is no longer desired."""
 
 
 def handle(
@@ -50,21 +54,35 @@ def handle(
         events.record(session, "node.ready", at=now, node=node.name)
         changed = True
     node.last_heartbeat_at = now
+    acknowledged = []
     for report in replicas:
-        changed |= _apply_report(session, node.name, report, now=now)
+        changed |= _apply_report(session, node.name, report, now=now, grace=settings.grace_seconds)
+        if report["state"] != "running":
+            acknowledged.append({k: report[k] for k in ("job_id", "replica", "attempt")})
+    # After the reports: a run they ended just now holds its other replicas' shares, and this
+    # same (full) list says which of those still run.
+    keys = (((r["job_id"], r["replica"], r["attempt"]), r["state"]) for r in replicas)
+    gone = held.release_gone(session, node.name, reports=keys)
     session.flush()
-    return HeartbeatOutcome(desired=desired_for(session, node.name, settings), wake=changed)
+    return HeartbeatOutcome(
+        desired=desired_for(session, node.name, settings),
+        wake=changed or gone > 0,
+        acknowledged=acknowledged,
+    )
 
 
-def _apply_report(session: Session, node: str, report: dict[str, Any], *, now: float) -> bool:
-    """Record one replica's state; True when its job ended. Stale reports are ignored."""
+def _apply_report(
+    session: Session, node: str, report: dict[str, Any], *, now: float, grace: float
+) -> bool:
+    """Record one replica's state; True when its job ended. Reports of other attempts, of other
+    nodes' bindings or of jobs no longer running are ignored."""
     # Lock the job first: the loop may be evicting or re-binding it concurrently.
     job = jobs.get_for_update(session, str(report["job_id"]))
     if job is None or job.status != "running":
         return False
     row = session.get(ReplicaRow, (job.id, report["replica"]), populate_existing=True)
-    if row is None or row.node != node:
-        return False  # not (or no longer) bound here: the reply's `desired` corrects the agent
+    if row is None or row.node != node or row.attempt != report["attempt"]:
+        return False  # not (or no longer) this binding: the reply's `desired` corrects the agent
     state = report["state"]
     row.over_grant = bool(report.get("over_grant"))
     if row.state in TERMINAL:
@@ -86,19 +104,19 @@ def _apply_report(session: Session, node: str, report: dict[str, Any], *, now: f
         siblings = session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)).all()
         if all(r.state == "succeeded" for r in siblings):
             job.exit_code = 0
-            jobs.stop_running(session, job, now=now, outcome="succeeded", message="")
+            jobs.stop_running(session, job, now=now, outcome="succeeded", message="", grace=grace)
             return True
         return False
     if state == "failed":
         job.exit_code = row.exit_code
         message = f"{label} exited with code {row.exit_code}"
-        jobs.stop_running(session, job, now=now, outcome="failed", message=message)
+        jobs.stop_running(session, job, now=now, outcome="failed", message=message, grace=grace)
     elif state == "lost":
         message = f"{label} was lost: {row.message or 'the agent no longer finds it'}"
-        jobs.stop_running(session, job, now=now, outcome="lost", message=message)
+        jobs.stop_running(session, job, now=now, outcome="lost", message=message, grace=grace)
     else:  # killed while still wanted: the agent's enforcement stopped it
         message = f"{label} was killed by the agent: {row.message or 'no reason given'}"
-        jobs.stop_running(session, job, now=now, outcome="failed", message=message)
+        jobs.stop_running(session, job, now=now, outcome="failed", message=message, grace=grace)
     return True
 
 
@@ -140,6 +158,7 @@ def desired_for(session: Session, node: str, settings: Settings) -> list[dict[st
             {
                 "job_id": job.id,
                 "replica": replica.replica,
+                "attempt": replica.attempt,
                 "replicas": job.replicas,
                 "command": list(job.command),
                 "env": dict(job.env or {}),

@@ -5,13 +5,22 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from scheduler.store import events, jobs
+from scheduler.store import events, held, jobs
 from scheduler.store.tables import JobRow, NodeRow, ReplicaRow
 
 
-def expire_silent_nodes(session: Session, *, now: float, timeout: float) -> tuple[list[str], int]:
-    """Mark nodes silent for `timeout` seconds not-ready; returns (nodes, jobs lost). No commit."""
+def expire_silent_nodes(
+    session: Session, *, now: float, timeout: float, since: float, grace: float
+) -> tuple[list[str], int]:
+    """Mark nodes silent for `timeout` seconds not-ready; returns (nodes, jobs lost). No commit.
+
+    Silence counts from `since` at the earliest (when this scheduler started leading): its own
+    outage is never held against the agents. A lost node's held shares are freed (its agent has
+    fenced itself); its jobs' replicas elsewhere are held until their agents report them gone.
+    """
     cutoff = now - timeout
+    if since >= cutoff:
+        return [], 0
     silent = list(
         session.scalars(
             select(NodeRow).where(
@@ -47,5 +56,8 @@ def expire_silent_nodes(session: Session, *, now: float, timeout: float) -> tupl
     )
     for job in lost:
         message = f"its node stopped sending heartbeats for {timeout:g} s"
-        jobs.stop_running(session, job, now=now, outcome="lost", message=message)
+        jobs.stop_running(
+            session, job, now=now, outcome="lost", message=message, grace=grace, gone_nodes=names
+        )
+    held.release_nodes(session, names)
     return names, len(lost)

@@ -105,6 +105,8 @@ class SchedulerLoop:
         self.usage = QueueUsage(settings.usage_half_life_seconds)
         self._reasons: dict[str, PendingReason] = {}
         self.first_decision_at: float | None = None
+        self.leading_since: float | None = None
+        """When this process last became leader: node silence is counted from then at the earliest."""
         self._early: threading.Thread | None = None
 
     def start_early(self) -> None:
@@ -130,10 +132,17 @@ class SchedulerLoop:
         self.metrics.is_leader.set(1 if leader else 0)
         if not leader:
             self._reasons.clear()  # another scheduler writes reasons meanwhile
+            self.leading_since = None
             return CycleReport(leader=False)
+        if self.leading_since is None:
+            self.leading_since = now
         with self.sessions() as session:
             _, lost = liveness.expire_silent_nodes(
-                session, now=now, timeout=self.settings.node_timeout_seconds
+                session,
+                now=now,
+                timeout=self.settings.node_timeout_seconds,
+                since=self.leading_since,
+                grace=self.settings.grace_seconds,
             )
             session.commit()
         self.metrics.jobs_lost.inc(lost)
@@ -160,7 +169,9 @@ class SchedulerLoop:
         result = self._decide(self.usage.observe(state.snapshot, now), now)
         with self.sessions() as session:
             lease.fence(session, holder=self.holder, now=now, ttl=ttl)
-            applied = apply.write_decisions(session, result=result, state=state, now=now)
+            applied = apply.write_decisions(
+                session, result=result, state=state, now=now, grace=self.settings.grace_seconds
+            )
             session.commit()
         # The reasons follow in their own transaction: the decisions are visible (and agents can
         # start jobs) without waiting for thousands of explanations to be written.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,11 +33,15 @@ class Settings(BaseSettings):
     max_cycle_share: float = Field(default=0.25, gt=0, le=1)
     """Cycles fill at most this share of the loop's time: after a cycle of T seconds the next
     starts no sooner than T / max_cycle_share after it began (1 = back to back)."""
-    node_timeout_seconds: float = 30.0
-    """A node whose last heartbeat is older than this goes not-ready; its jobs are lost."""
+    node_timeout_seconds: float = 45.0
+    """A node silent this long goes not-ready and its jobs are requeued; must exceed
+    `fence_seconds + grace_seconds`, so that its agent has stopped them first (docs/service.md)."""
+    fence_seconds: float = Field(default=10.0, gt=0)
+    """An agent without a successful heartbeat this long stops its replicas (sent in every
+    heartbeat reply)."""
     leader_lease_seconds: float = 15.0
     heartbeat_seconds: float = 1.0
-    grace_seconds: float = 30.0
+    grace_seconds: float = Field(default=30.0, ge=0)
     kill_over_grant: bool = False
     placement: str = "default"
     usage_half_life_seconds: float | None = None
@@ -50,6 +54,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1 << 20
     max_log_upload_bytes: int = 8 << 20
     master_port_base: int = 29500
+
+    @model_validator(mode="after")
+    def _fence_before_timeout(self) -> Settings:
+        # The node timeout must outlast the agent's fence and the grace of its SIGTERM, or the
+        # scheduler would start a lost node's jobs elsewhere while their first copies still run.
+        if self.node_timeout_seconds <= self.fence_seconds + self.grace_seconds:
+            raise ValueError(
+                f"GPUSCHED_NODE_TIMEOUT_SECONDS ({self.node_timeout_seconds:g}) must be greater "
+                f"than GPUSCHED_FENCE_SECONDS ({self.fence_seconds:g}) + GPUSCHED_GRACE_SECONDS "
+                f"({self.grace_seconds:g}) = {self.fence_seconds + self.grace_seconds:g}: a lost "
+                "node's agent must have stopped its jobs before they are started elsewhere"
+            )
+        return self
 
     @property
     def db_url(self) -> str:

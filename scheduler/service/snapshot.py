@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from scheduler.core.model import (
     GPU,
     GpuGrant,
+    HeldShare,
     Job,
     JobStatus,
     Node,
@@ -20,7 +21,15 @@ from scheduler.core.model import (
     Resources,
     Snapshot,
 )
-from scheduler.store.tables import AllocationRow, GpuRow, JobRow, NodeRow, QueueRow, ReplicaRow
+from scheduler.store.tables import (
+    AllocationRow,
+    GpuRow,
+    HeldRow,
+    JobRow,
+    NodeRow,
+    QueueRow,
+    ReplicaRow,
+)
 
 _STATUS = {status.value: status for status in JobStatus}
 
@@ -174,9 +183,33 @@ def load(session: Session) -> StoreState:
         )
         created[job_id] = created_at
     return StoreState(
-        snapshot=Snapshot(nodes=nodes, jobs=tuple(jobs), queues=queues),
+        snapshot=Snapshot(nodes=nodes, jobs=tuple(jobs), queues=queues, held=_held(connection)),
         gpu_uuids=uuids,
         created_at=created,
+    )
+
+
+def _held(connection: Connection) -> tuple[HeldShare, ...]:
+    """Shares of replicas still stopping (scheduler.store.held): the core places nothing there."""
+    return tuple(
+        HeldShare(
+            owner=job_id,
+            node=node,
+            gpus=tuple(GpuGrant(gpu_index=int(i), milli=int(m)) for i, m in gpus or ()),
+            cpu_millis=cpu,
+            memory_mib=memory,
+            stopping_until=until,
+        )
+        for job_id, node, gpus, cpu, memory, until in connection.execute(
+            select(
+                HeldRow.job_id,
+                HeldRow.node,
+                HeldRow.gpus,
+                HeldRow.cpu_millis,
+                HeldRow.memory_mib,
+                HeldRow.stopping_until,
+            ).order_by(HeldRow.node, HeldRow.job_id, HeldRow.replica, HeldRow.attempt)
+        ).all()
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,13 +34,20 @@ def bind(
     replicas: Sequence[tuple[str, int, str]],
     shares: Sequence[Share],
     uuids: dict[tuple[str, int], str],
+    attempts: Mapping[str, int] | None = None,
 ) -> None:
-    """Insert replicas (job, replica, node) and their GPU shares; the GPU check rejects overflow."""
+    """Insert replicas (job, replica, node) of attempt `attempts[job]` (default 1) and their GPU
+    shares; the GPU check rejects overflow."""
     if replicas:
+        attempt = attempts or {}
         insert_rows(
             session,
             ReplicaRow.__table__,  # type: ignore[arg-type]
-            [{"job_id": j, "replica": r, "node": n, "state": "assigned"} for j, r, n in replicas],
+            [
+                {"job_id": j, "replica": r, "node": n, "state": "assigned",
+                 "attempt": attempt.get(j, 1)}
+                for j, r, n in replicas
+            ],
         )
     if shares:
         insert_rows(
@@ -58,7 +65,7 @@ def bind(
                 for s in shares
             ],
         )
-        _move_milli(session, ((s.node, s.gpu_index, s.milli) for s in shares))
+        move_milli(session, ((s.node, s.gpu_index, s.milli) for s in shares))
 
 
 def release(session: Session, job_ids: Iterable[str]) -> None:
@@ -71,7 +78,7 @@ def release(session: Session, job_ids: Iterable[str]) -> None:
             AllocationRow.job_id.in_(ids)
         )
     )
-    _move_milli(session, ((node, index, -milli) for node, index, milli in held))
+    move_milli(session, ((node, index, -milli) for node, index, milli in held))
     session.execute(delete(AllocationRow).where(AllocationRow.job_id.in_(ids)))
     session.execute(delete(ReplicaRow).where(ReplicaRow.job_id.in_(ids)))
 
@@ -81,7 +88,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     bulk.insert_many(session, table, rows)
 
 
-def _move_milli(session: Session, changes: Iterable[tuple[str, int, int]]) -> None:
+def move_milli(session: Session, changes: Iterable[tuple[str, int, int]]) -> None:
     """Add each change to its GPU's allocated_milli (the check constraint guards the sum).
 
     A share of a GPU the store does not know is refused (on PostgreSQL no foreign key does it).

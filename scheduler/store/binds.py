@@ -1,12 +1,12 @@
 """Start pending jobs on their placements: the bulk of every scheduling commit.
 
-For each job still pending: status running, its replicas and GPU shares inserted, each GPU's
-`allocated_milli` moved (its CHECK rejects overflow), one `job.bound` event. All in the caller's
-transaction. The event also names the GPU shares (`allocations`: replica, node, gpu_index,
-gpu_uuid, milli), so where a job last ran outlives its share rows. On PostgreSQL the placements
-travel by COPY into a temporary table and one set-based statement does the rest, so thousands of
-binds cost a COPY and one statement instead of per-row Python and JSON; SQLite, in-process, runs
-the same steps as plain statements.
+For each job still pending: status running, its attempt counted, its replicas (of that attempt)
+and GPU shares inserted, each GPU's `allocated_milli` moved (its CHECK rejects overflow), one
+`job.bound` event. All in the caller's transaction. The event names the nodes, the attempt and
+the GPU shares (`allocations`: replica, node, gpu_index, gpu_uuid, milli), so where a job last
+ran outlives its share rows. On PostgreSQL the placements travel by COPY into a temporary table
+and one set-based statement does the rest, so thousands of binds cost a COPY and one statement
+instead of per-row Python and JSON; SQLite, in-process, runs the same steps as plain statements.
 """
 
 from __future__ import annotations
@@ -70,12 +70,13 @@ WITH started AS (
     UPDATE jobs SET status = 'running', reason = NULL, message = '', updated_at = :now,
         started_at = NULL, attempts = jobs.attempts + 1
     WHERE jobs.status = 'pending' AND jobs.id IN (SELECT job_id FROM _cycle_starts)
-    RETURNING jobs.id
+    RETURNING jobs.id, jobs.attempts
 ), placed AS (
-    SELECT s.* FROM _cycle_starts AS s JOIN started ON started.id = s.job_id
+    SELECT s.*, started.attempts AS attempt
+    FROM _cycle_starts AS s JOIN started ON started.id = s.job_id
 ), new_replicas AS (
-    INSERT INTO replicas (job_id, replica, node, state, over_grant, message)
-    SELECT DISTINCT job_id, replica, node, 'assigned', false, '' FROM placed
+    INSERT INTO replicas (job_id, replica, node, state, over_grant, message, attempt)
+    SELECT DISTINCT job_id, replica, node, 'assigned', false, '', attempt FROM placed
 ), new_shares AS (
     INSERT INTO allocations (job_id, replica, node, gpu_index, gpu_uuid, milli)
     SELECT p.job_id, p.replica, p.node, p.gpu_index, coalesce(g.uuid, ''), p.milli
@@ -100,6 +101,7 @@ WITH started AS (
     INSERT INTO events (at, kind, job_id, node, data)
     SELECT :now, 'job.bound', p.job_id, NULL, json_build_object(
         'nodes', coalesce(p.nodes, json_build_array(p.node)),
+        'attempt', p.attempt,
         'allocations', coalesce(grants.shares, '[]'::json))
     FROM placed AS p LEFT JOIN grants ON grants.job_id = p.job_id WHERE p.first ORDER BY p.seq
 )
@@ -154,15 +156,17 @@ def _start_stepwise(
     now: float,
 ) -> set[str]:
     wanted = list(starts)
-    pending: set[str] = set()
+    attempts: dict[str, int] = {}  # the attempt each bind makes: the job's counter after it
     for chunk in _chunks(wanted):
-        pending.update(
-            session.scalars(
-                select(JobRow.id)
+        attempts.update(
+            (job_id, done + 1)
+            for job_id, done in session.execute(
+                select(JobRow.id, JobRow.attempts)
                 .where(JobRow.id.in_(chunk), JobRow.status == "pending")
                 .with_for_update()
             )
         )
+    pending = set(attempts)
     replicas: list[tuple[str, int, str]] = []
     shares: list[Share] = []
     bound_events = []
@@ -184,10 +188,12 @@ def _start_stepwise(
                 "at": now,
                 "kind": "job.bound",
                 "job_id": job_id,
-                "data": {"nodes": nodes, "allocations": grants},
+                "data": {"nodes": nodes, "attempt": attempts[job_id], "allocations": grants},
             }
         )
-    allocations.bind(session, replicas=replicas, shares=shares, uuids=dict(uuids))
+    allocations.bind(
+        session, replicas=replicas, shares=shares, uuids=dict(uuids), attempts=attempts
+    )
     started = [job_id for job_id in wanted if job_id in pending]
     for chunk in _chunks(started):
         session.execute(

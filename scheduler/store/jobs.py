@@ -6,14 +6,14 @@ import functools
 import json
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Table, TextClause, func, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from scheduler.store import allocations, events
+from scheduler.store import events, held
 from scheduler.store.tables import EventRow, JobRow
 
 ACTIVE = ("pending", "running")
@@ -146,11 +146,12 @@ def search(
     return list(page), int(total)
 
 
-def cancel(session: Session, job: JobRow, *, now: float, by: str) -> None:
-    """Cancel a pending or running job; a running job's GPUs are freed (the agent stops it)."""
+def cancel(session: Session, job: JobRow, *, now: float, by: str, grace: float) -> None:
+    """Cancel a pending or running job; a running job's shares are held until the agent reports
+    its processes gone (it stops them within `grace` seconds)."""
     was = job.status
     if was == "running":
-        allocations.release(session, [job.id])
+        held.end_run(session, job, now=now, grace=grace)
     job.status = "cancelled"
     job.reason = None
     job.finished_at = now
@@ -158,12 +159,23 @@ def cancel(session: Session, job: JobRow, *, now: float, by: str) -> None:
     events.record(session, "job.cancelled", at=now, job_id=job.id, data={"from": was, "by": by})
 
 
-def stop_running(session: Session, job: JobRow, *, now: float, outcome: str, message: str) -> str:
+def stop_running(
+    session: Session,
+    job: JobRow,
+    *,
+    now: float,
+    outcome: str,
+    message: str,
+    grace: float,
+    gone_nodes: Collection[str] = (),
+) -> str:
     """End a running job's run; `outcome` lost/preempted requeue or not per policy.
 
     Returns the job's new status. `outcome` is one of succeeded, failed, lost, preempted.
+    Replicas still running (not reported finished, not on `gone_nodes`) keep their shares held
+    until their agent reports them gone (scheduler.store.held).
     """
-    allocations.release(session, [job.id])
+    held.end_run(session, job, now=now, grace=grace, gone_nodes=gone_nodes)
     if outcome in ("succeeded", "failed"):
         status = outcome
     elif job.requeue:

@@ -146,6 +146,29 @@ class ReplicaRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Float)
     over_grant: Mapped[bool] = mapped_column(Boolean, default=False)
     message: Mapped[str] = mapped_column(Text, default="")
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The job's `attempts` at the bind that made this replica: reports must name it."""
+
+
+class HeldRow(Base):
+    """A replica of an ended run whose process may still be stopping: its share stays charged.
+
+    Its GPU shares stay in `gpus.allocated_milli` (so the GPU check still guards them) until the
+    agent reports (job, replica, attempt) gone or the node is declared lost (migration 0003).
+    """
+
+    __tablename__ = "held"
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    replica: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(253), index=True)
+    gpus: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """[[gpu_index, milli], ...]: what it holds of each GPU of `node`."""
+    cpu_millis: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    since: Mapped[float] = mapped_column(Float)
+    stopping_until: Mapped[float] = mapped_column(Float)
+    """When its grace ends (SIGKILL follows); the share is freed only when the agent says so."""
 
 
 class AllocationRow(Base):

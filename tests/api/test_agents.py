@@ -47,7 +47,9 @@ def test_join_heartbeat_and_telemetry_show_in_nodes(api: Api) -> None:
         "processes": [],
     }
     reply = _heartbeat(api, agent, telemetry=[sample])
-    assert reply == {"desired": [], "heartbeat_seconds": 1.0}
+    assert reply == {
+        "desired": [], "heartbeat_seconds": 1.0, "fence_seconds": 10.0, "acknowledged": []
+    }
     nodes = api.client.get("/v1/nodes", headers=api.admin).json()
     gpu = nodes[0]["gpus"][0]
     assert nodes[0]["ready"] and nodes[0]["enforcement"] == "watchdog"
@@ -83,7 +85,8 @@ def test_a_bound_job_is_desired_then_its_exit_is_recorded(api: Api) -> None:
             "gpu_fraction": 0.5,
         }
     ]
-    running = {"job_id": job["id"], "replica": 0, "state": "running", "pid": 42}
+    assert want["attempt"] == 1
+    running = {"job_id": job["id"], "replica": 0, "attempt": 1, "state": "running", "pid": 42}
     _heartbeat(api, agent, replicas=[running])
     done = {**running, "state": "succeeded", "exit_code": 0}
     assert _heartbeat(api, agent, replicas=[done])["desired"] == []
@@ -136,7 +139,7 @@ def test_a_failed_replica_fails_the_job(api: Api) -> None:
     )
     desired = _heartbeat(api, agent)["desired"]
     assert [d["replica"] for d in desired] == [0, 1] and desired[0]["replicas"] == 2
-    failed = {"job_id": job["id"], "replica": 1, "state": "failed", "exit_code": 3}
+    failed = {"job_id": job["id"], "replica": 1, "attempt": 1, "state": "failed", "exit_code": 3}
     assert _heartbeat(api, agent, replicas=[failed])["desired"] == []
     final = api.client.get(f"/v1/jobs/{job['id']}", headers=api.admin).json()
     assert final["status"] == "failed" and final["exit_code"] == 3 and "code 3" in final["message"]

@@ -150,14 +150,16 @@ def _agents_finish_some(client: httpx.Client, tokens: dict[str, str]) -> None:
             f"/v1/agents/{name}/heartbeat", json={"node": _node(name)}, headers=headers
         )
         done = [
-            {"job_id": d["job_id"], "replica": d["replica"], "state": "succeeded", "exit_code": 0}
+            {"job_id": d["job_id"], "replica": d["replica"], "attempt": d["attempt"],
+             "state": "succeeded", "exit_code": 0}
             for d in reply.json()["desired"]
         ]
-        client.post(
+        ended = client.post(
             f"/v1/agents/{name}/heartbeat",
             json={"node": _node(name), "replicas": done},
             headers=headers,
         )
+        assert ended.status_code == 200, ended.text
 
 
 def test_sigkill_mid_run_loses_nothing(service: Service) -> None:

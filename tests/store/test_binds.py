@@ -7,7 +7,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.inventory import GpuInventory, NodeInventory
-from scheduler.store import allocations, binds, bulk, jobs, nodes
+from scheduler.store import allocations, binds, bulk, held, jobs, nodes
 from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import session_factory
 from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, QueueRow, ReplicaRow
@@ -69,11 +69,13 @@ def test_jobs_start_with_their_replicas_shares_and_one_event_each(engine: Engine
             ("gang", 0, "GPU-n2-0", 1000), ("gang", 0, "GPU-n2-1", 1000),
         ]
         replicas = session.execute(
-            select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node, ReplicaRow.state)
+            select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node, ReplicaRow.state,
+                   ReplicaRow.attempt)
         ).all()
+        # the first bind of each job: attempt 1 (the jobs' counter after the bind)
         assert sorted(tuple(r) for r in replicas) == [
-            ("cpu", 0, "n2", "assigned"), ("gang", 0, "n2", "assigned"),
-            ("gang", 1, "n1", "assigned"), ("half", 0, "n1", "assigned"),
+            ("cpu", 0, "n2", "assigned", 1), ("gang", 0, "n2", "assigned", 1),
+            ("gang", 1, "n1", "assigned", 1), ("half", 0, "n1", "assigned", 1),
         ]
         bound = session.execute(
             select(EventRow.job_id, EventRow.at, EventRow.data)
@@ -85,10 +87,11 @@ def test_jobs_start_with_their_replicas_shares_and_one_event_each(engine: Engine
                     "gpu_uuid": f"GPU-{node}-{index}", "milli": milli}
 
         assert [tuple(e) for e in bound] == [
-            ("half", 5.0, {"nodes": ["n1"], "allocations": [share(0, "n1", 0, 500)]}),
-            ("gang", 5.0, {"nodes": ["n1", "n2"], "allocations": [
+            ("half", 5.0, {"nodes": ["n1"], "attempt": 1,
+                           "allocations": [share(0, "n1", 0, 500)]}),
+            ("gang", 5.0, {"nodes": ["n1", "n2"], "attempt": 1, "allocations": [
                 share(0, "n2", 0, 1000), share(0, "n2", 1, 1000), share(1, "n1", 1, 1000)]}),
-            ("cpu", 5.0, {"nodes": ["n2"], "allocations": []}),
+            ("cpu", 5.0, {"nodes": ["n2"], "attempt": 1, "allocations": []}),
         ]
         assert invariants.violations(session) == []
 
@@ -168,3 +171,48 @@ def test_the_invariant_walker_names_orphaned_replicas_and_shares(engine: Engine)
     assert "replica 0 of unknown job ghost" in found
     assert "replica 0 of job ghost is on unknown node n9" in found
     assert "a share of GPU n1/0 belongs to no replica (a/3)" in found
+
+
+def test_a_requeued_job_binds_as_its_next_attempt_while_the_old_one_is_held(
+    engine: Engine,
+) -> None:
+    _seed(engine, ["a"])
+    _start(engine, {"a": [ReplicaStart(0, "n1", ((0, 600),))]})
+    with session_factory(engine)() as session:
+        job = jobs.get_for_update(session, "a")
+        assert job is not None
+        status = jobs.stop_running(
+            session, job, now=6.0, outcome="preempted", message="evicted", grace=30.0
+        )
+        session.commit()
+    assert status == "pending"
+    # Attempt 1 still holds its 600 on n1/0; attempt 2 may take the rest of that GPU.
+    _start(engine, {"a": [ReplicaStart(0, "n1", ((0, 400),))]})
+    with session_factory(engine)() as session:
+        assert session.scalar(select(ReplicaRow.attempt)) == 2
+        assert session.scalar(select(JobRow.attempts)) == 2
+        gpu = session.scalar(select(GpuRow.allocated_milli).where(GpuRow.node == "n1",
+                                                                  GpuRow.index == 0))
+        assert gpu == 1000
+        held_rows = held.all_held(session)
+        assert [(h.job_id, h.attempt, h.gpus, h.stopping_until) for h in held_rows] == [
+            ("a", 1, [[0, 600]], 36.0)
+        ]
+        assert invariants.violations(session) == []
+    # Nothing more fits on that GPU while attempt 1 is stopping.
+    _add_job(engine, "b")
+    with pytest.raises(IntegrityError):
+        _start(engine, {"b": [ReplicaStart(0, "n1", ((0, 1),))]})
+    with session_factory(engine)() as session:
+        assert held.release_gone(session, "n1", reports=[(("a", 0, 1), "killed")]) == 1
+        session.commit()
+        gpu = session.scalar(select(GpuRow.allocated_milli).where(GpuRow.node == "n1",
+                                                                  GpuRow.index == 0))
+        assert gpu == 400
+        assert invariants.violations(session) == []
+
+
+def _add_job(engine: Engine, job_id: str) -> None:
+    with session_factory(engine)() as session:
+        jobs.add_many(session, [submit_row(job_id)])
+        session.commit()

@@ -7,7 +7,15 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, NodeRow, ReplicaRow
+from scheduler.store.tables import (
+    AllocationRow,
+    EventRow,
+    GpuRow,
+    HeldRow,
+    JobRow,
+    NodeRow,
+    ReplicaRow,
+)
 
 STATUSES = {"pending", "running", "succeeded", "failed", "preempted", "cancelled"}
 
@@ -22,6 +30,13 @@ def violations(session: Session) -> list[str]:
     ).all()
     for _, _, node, index, milli in shares:
         held[(node, index)] += milli
+    # Shares of stopping replicas stay charged until their processes are gone.
+    stopping = session.execute(
+        select(HeldRow.job_id, HeldRow.node, HeldRow.gpus, HeldRow.replica, HeldRow.attempt)
+    ).all()
+    for _, node, grants, _, _ in stopping:
+        for index, milli in grants:
+            held[(node, int(index))] += int(milli)
     gpus = set()
     for node, index, allocated in session.execute(
         select(GpuRow.node, GpuRow.index, GpuRow.allocated_milli)
@@ -66,6 +81,15 @@ def violations(session: Session) -> list[str]:
     for (job_id,) in session.execute(select(AllocationRow.job_id).distinct()).all():
         if status_of.get(job_id) != "running":
             found.append(f"job {job_id} ({status_of.get(job_id)}) still holds GPU shares")
+    bound = set(session.execute(
+        select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.attempt)
+    ).all())
+    for job_id, node, _, replica, attempt in stopping:
+        if job_id not in status_of:
+            found.append(f"a share held on {node} belongs to unknown job {job_id}")
+        if (job_id, replica, attempt) in bound:
+            found.append(f"replica {replica} of job {job_id} (attempt {attempt}) is both bound "
+                         "and held")
     submitted = session.scalar(
         select(func.count(func.distinct(EventRow.job_id))).where(EventRow.kind == "job.submitted")
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from scheduler.core import held as held_shares
 from scheduler.core.actions.allocate import find_placements, pending_jobs
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus
 from scheduler.core.session import Session
@@ -156,8 +157,16 @@ def make_room(
 
 
 def waiting_jobs(session: Session) -> list[Job]:
-    """Pending jobs allocate could not place, in the session's queue and job order."""
+    """Pending jobs allocate could not place, in the session's queue and job order; not those
+    that will fit once a stopping replica is gone (evicting more for them would be waste)."""
     jobs = [job for job in pending_jobs(session) if job.id in session.waiting]
+    if session.held:
+        waits: dict[tuple[object, ...], bool] = {}  # jobs of one shape wait alike
+        for job in jobs:
+            shape = (job.request, job.replicas)
+            if shape not in waits:
+                waits[shape] = held_shares.waiting_item(session, job) is not None
+        jobs = [job for job in jobs if not waits[(job.request, job.replicas)]]
     queues = sorted({job.queue for job in jobs}, key=session.queue_key)
     rank = {queue: position for position, queue in enumerate(queues)}  # compare ints, not keys
     return sorted(jobs, key=lambda job: (rank[job.queue], session.job_key(job)))

@@ -1,0 +1,105 @@
+"""Every bind is an attempt; a report applies only to the binding of its own attempt."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import update
+
+from scheduler.service.loop import SchedulerLoop
+from scheduler.store.db import session_factory
+from scheduler.store.tables import NodeRow
+from tests.api.conftest import Api
+from tests.service.helpers import check, heartbeat, job, loop, report, submit
+
+
+def _silence(api: Api, seconds: float) -> None:
+    with session_factory(api.engine)() as session:
+        session.execute(update(NodeRow).values(last_heartbeat_at=time.time() - seconds))
+        session.commit()
+
+
+def _requeued_and_bound_again(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
+    """A job whose node went silent, came back, and got the job again as attempt 2."""
+    api.queue("vision")
+    agent = api.join("node-a", gpus=1)
+    job_id = submit(api)
+    cycles = loop(api)
+    cycles.run_once()
+    assert heartbeat(api, agent, report(job_id, "running"))["desired"][0]["attempt"] == 1
+    _silence(api, 3600)
+    cycles.leading_since = time.time() - 3600
+    assert cycles.run_once().lost_jobs == 1
+    assert job(api, job_id)["status"] == "pending"
+    # The agent is back and still reports its adopted process of attempt 1.
+    back = heartbeat(api, agent, report(job_id, "running"))
+    assert back["desired"] == [] and job(api, job_id)["status"] == "pending"
+    assert cycles.run_once().bound == 1
+    return job_id, agent, cycles
+
+
+@pytest.mark.parametrize("old_end", ["killed", "failed", "succeeded", "lost"])
+def test_the_end_of_attempt_1_does_not_end_attempt_2(api: Api, old_end: str) -> None:
+    job_id, agent, _ = _requeued_and_bound_again(api)
+    reply = heartbeat(api, agent, report(job_id, old_end, attempt=1))
+    assert [(d["job_id"], d["attempt"]) for d in reply["desired"]] == [(job_id, 2)]
+    # Stale, yet acknowledged: the agent may forget it.
+    assert reply["acknowledged"] == [{"job_id": job_id, "replica": 0, "attempt": 1}]
+    shown = job(api, job_id)
+    assert shown["status"] == "running" and shown["attempts"] == 2, shown
+    heartbeat(api, agent, report(job_id, "running", attempt=2))
+    assert job(api, job_id)["started_at"] is not None
+    done = heartbeat(api, agent, report(job_id, "succeeded", attempt=2))
+    assert done["acknowledged"] == [{"job_id": job_id, "replica": 0, "attempt": 2}]
+    assert job(api, job_id)["status"] == "succeeded"
+    check(api)
+
+
+def test_a_restarted_scheduler_counts_silence_from_its_own_start(api: Api) -> None:
+    api.queue("vision")
+    agent = api.join("node-a", gpus=1)
+    job_id = submit(api)
+    loop(api).run_once()
+    heartbeat(api, agent, report(job_id, "running"))
+    _silence(api, 3600)  # the scheduler was down for an hour; so was every heartbeat
+    restarted = loop(api)
+    # The new process waits for its lease (the old holder's expires), then leads.
+    now = time.time() + api.settings.leader_lease_seconds + 1
+    assert restarted.run_once(now=now).lost_jobs == 0
+    assert job(api, job_id)["status"] == "running"
+    nodes = api.client.get("/v1/nodes", headers=api.admin).json()
+    assert nodes[0]["ready"] is True
+    # The agent never reports again: lost one node timeout after the scheduler started leading.
+    later = now + api.settings.node_timeout_seconds + 1
+    assert restarted.run_once(now=later).lost_jobs == 1
+    check(api)
+
+
+def test_a_finished_report_for_a_running_job_is_recorded_and_acknowledged(api: Api) -> None:
+    api.queue("vision")
+    agent = api.join("node-a", gpus=1)
+    job_id = submit(api)
+    loop(api).run_once()
+    # The first report the scheduler sees is the exit kept on the agent's disk across an outage.
+    reply = heartbeat(api, agent, report(job_id, "succeeded"))
+    assert reply["acknowledged"] == [{"job_id": job_id, "replica": 0, "attempt": 1}]
+    assert reply["desired"] == []
+    assert job(api, job_id)["status"] == "succeeded"
+    again = heartbeat(api, agent, report(job_id, "succeeded"))  # until it is acknowledged
+    assert again["acknowledged"] == reply["acknowledged"]
+    assert job(api, job_id)["status"] == "succeeded"
+    check(api)
+
+
+def test_a_report_must_name_its_attempt(api: Api) -> None:
+    agent = api.join("node-a", gpus=1)
+    bare = {"job_id": "x", "replica": 0, "state": "running"}
+    for bad in ({}, {"attempt": 0}):
+        reply = api.client.post(
+            "/v1/agents/node-a/heartbeat",
+            json={"node": {"name": "node-a", "cpu_millis": 1, "memory_mib": 1},
+                  "replicas": [{**bare, **bad}]},
+            headers=agent,
+        )
+        assert reply.status_code == 422, reply.text
