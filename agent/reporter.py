@@ -108,8 +108,9 @@ class Reporter:
                         self.node, self._failures, delay, exc)
 
     # -- logs ----------------------------------------------------------------------------
-    def upload_log(self, *, job_id: str, replica: int, path: Path, offset: int) -> int:
-        """Send the log bytes after `offset`; returns the new offset (unchanged on failure)."""
+    def upload_log(self, *, job_id: str, replica: int, attempt: int, path: Path,
+                   offset: int) -> int:
+        """Send the attempt's log bytes after `offset`; returns the new offset (same on failure)."""
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -121,7 +122,8 @@ class Reporter:
             chunk = src.read(LOG_CHUNK_BYTES)
         try:
             reply = self._client.post(
-                f"/v1/agents/{self.node}/logs/{job_id}/{replica}", params={"offset": offset},
+                f"/v1/agents/{self.node}/logs/{job_id}/{replica}",
+                params={"offset": offset, "attempt": attempt},
                 content=chunk, headers={**self._auth(), "Content-Type": "application/octet-stream"},
             )
             if reply.status_code == 409:  # our offset is not where the scheduler is: resync
