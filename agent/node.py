@@ -44,13 +44,12 @@ class NodeAgent:
     clock: Callable[[], float] = time.monotonic
     fence_seconds: float = DEFAULT_FENCE_SECONDS
     """Silence after which this agent stops its replicas: the scheduler may run them elsewhere."""
-    last_heartbeat_ok: float | None = None
-    """When the last heartbeat reply came (None: the agent's start)."""
+    last_heartbeat_ok: float = field(init=False)
+    """When the last heartbeat reply came (at first: when this agent started)."""
     fenced: bool = False
 
     def __post_init__(self) -> None:
-        if self.last_heartbeat_ok is None:
-            self.last_heartbeat_ok = self.clock()
+        self.last_heartbeat_ok = self.clock()
 
     def node_json(self) -> dict[str, Any]:
         return {
@@ -108,7 +107,6 @@ class NodeAgent:
 
     def _fence_if_silent(self) -> None:
         """Past fence_seconds without a reply, stop everything: the scheduler may requeue it."""
-        assert self.last_heartbeat_ok is not None  # set in __post_init__
         silent = self.clock() - self.last_heartbeat_ok
         if silent < self.fence_seconds:
             return

@@ -302,7 +302,12 @@ def test_a_state_file_from_before_attempts_loads_as_attempt_one(tmp_path: Path) 
     row = {"spec": old_spec, "state": "succeeded", "pid": 99, "start_ticks": 1, "exit_code": 0,
            "started_at": 1.0, "finished_at": 2.0, "over_grant": False, "message": "",
            "stop_deadline": None, "killed_hard": False, "reported": False, "log_offset": 0}
-    state.write_text(json.dumps({"version": 1, "replicas": [row]}))
+    # An agent before this fix could leave a replica whose spawn failed "running" with no pid.
+    wedged = {**row, "spec": {**old_spec, "job_id": "wedged"}, "state": "running", "pid": None,
+              "exit_code": None}
+    state.write_text(json.dumps({"version": 1, "replicas": [row, wedged]}))
     runner = make_runner(tmp_path)
-    (report,) = runner.report()
-    assert (report["job_id"], report["attempt"], report["state"]) == ("old", 1, "succeeded")
+    assert {(r["job_id"], r["attempt"], r["state"]) for r in runner.report()} == {
+        ("old", 1, "succeeded"), ("wedged", 1, "failed")}
+    runner.reconcile([], gpu_memory=GPU_MEMORY)  # undesired but not acknowledged: kept
+    assert runner.replicas[("old", 0, 1)].state == "succeeded"  # not acknowledged yet
