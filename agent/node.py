@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent import procfs
 from agent.devices import DeviceSource, GpuSample, sample_to_json
+from agent.replica import FINISHED
 from agent.reporter import Reporter
-from agent.runner import FINISHED, Runner
+from agent.runner import Runner
 from agent.spec import ReplicaKey, ReplicaSpec
 from agent.watchdog import Watchdog
 

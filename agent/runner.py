@@ -10,48 +10,17 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from agent import procfs
+from agent.replica import FINISHED, STATE_VERSION, Replica, describe, file_stem
 from agent.spec import ReplicaKey, ReplicaSpec
 
 log = logging.getLogger(__name__)
-FINISHED = frozenset({"succeeded", "failed", "lost", "killed"})
 # The wrapper records the exit status in a file, so an agent restarted while the replica ran can
 # still report how it ended; "$@" keeps the user's argv intact (no re-quoting).
 _WRAPPER = '"$@"; rc=$?; echo "$rc" > "$GPUSCHED_EXIT_FILE"; exit "$rc"'
-
-
-@dataclass
-class Replica:
-    """One replica this node runs or ran, as it is reported in heartbeats."""
-
-    spec: ReplicaSpec
-    state: str = "running"
-    pid: int | None = None
-    start_ticks: int = 0
-    exit_code: int | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    over_grant: bool = False
-    message: str = ""
-    stop_deadline: float | None = None
-    """Set while stopping: when SIGKILL follows the SIGTERM already sent."""
-    killed_hard: bool = False
-    acknowledged: bool = False
-    """The scheduler recorded this finished replica; it is forgotten once no longer desired."""
-    log_offset: int = 0
-    """Bytes of its log already uploaded to the scheduler."""
-
-    def to_report(self) -> dict[str, Any]:
-        return {
-            "job_id": self.spec.job_id, "replica": self.spec.replica,
-            "attempt": self.spec.attempt, "state": self.state,
-            "pid": self.pid, "exit_code": self.exit_code, "started_at": self.started_at,
-            "finished_at": self.finished_at, "over_grant": self.over_grant, "message": self.message,
-        }
 
 
 class Runner:
@@ -93,26 +62,25 @@ class Runner:
             if key not in self.replicas:
                 self._start(spec, gpu_memory)
                 changed = True
+        newer = {(job_id, replica): attempt for job_id, replica, attempt in wanted}
         for key, rep in list(self.replicas.items()):
             if key in wanted or key in keep:
                 continue
             try:
                 if rep.state == "running":
-                    self.stop(key, reason="no longer desired on this node (evicted or cancelled)")
+                    self.stop(key, reason=_why_undesired(key, newer))
                 elif rep.state in FINISHED and rep.acknowledged:
                     self._forget(key)
                     changed = True
             except Exception:
                 # One replica that cannot be handled must not keep the node from the others.
-                log.exception("handling %s failed; the other replicas carry on", _name(key))
+                log.exception("handling %s failed; the other replicas carry on", describe(key))
         if changed:
             self.save()
 
     def log_path(self, key: ReplicaKey) -> Path:
         """JOB/REPLICA.log for attempt 1 (the name before attempts), JOB/REPLICA.ATTEMPT.log after."""
-        job_id, replica, attempt = key
-        suffix = "" if attempt == 1 else f".{attempt}"
-        return self.log_dir / job_id / f"{replica}{suffix}.log"
+        return self.log_dir / key[0] / f"{file_stem(key)}.log"
 
     def _start(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> None:
         rep = Replica(spec=spec, started_at=self._clock())
@@ -131,13 +99,13 @@ class Runner:
             # Popen raises ValueError as well as OSError (a '=' in an env name, a NUL byte), and
             # whatever fails here, the replica must not stay "running" with no pid.
             self._finish(rep, "failed", message=f"could not start: {exc}")
-            log.warning("could not start %s: %s", _name(spec.key), exc)
+            log.warning("could not start %s: %s", describe(spec.key), exc)
             return
         self._children[spec.key] = child
         rep.pid = child.pid
         stat = procfs.read_stat(child.pid)
         rep.start_ticks = stat.start_ticks if stat else 0
-        log.info("started %s as pid %d", _name(spec.key), child.pid)
+        log.info("started %s as pid %d", describe(spec.key), child.pid)
 
     def _spawn(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> subprocess.Popen[bytes]:
         log_path = self.log_path(spec.key)
@@ -194,7 +162,7 @@ class Runner:
             try:
                 changed |= self._poll_one(key, rep)
             except Exception:
-                log.exception("watching %s failed; the other replicas carry on", _name(key))
+                log.exception("watching %s failed; the other replicas carry on", describe(key))
         if changed:
             self.save()
 
@@ -253,7 +221,7 @@ class Runner:
         else:
             rep.stop_deadline = self._clock() + max(0.0, rep.spec.grace_seconds)
             _signal_group(rep.pid, signal.SIGTERM)
-        log.info("stopping %s: %s", _name(key), reason)
+        log.info("stopping %s: %s", describe(key), reason)
         self.save()
 
     def stop_all(self, *, reason: str) -> None:
@@ -262,7 +230,7 @@ class Runner:
             try:
                 self.stop(key, reason=reason)
             except Exception:
-                log.exception("stopping %s failed; the other replicas carry on", _name(key))
+                log.exception("stopping %s failed; the other replicas carry on", describe(key))
 
     def running(self) -> list[ReplicaKey]:
         return [key for key, rep in self.replicas.items() if rep.state == "running"]
@@ -298,9 +266,7 @@ class Runner:
 
     # -- persistence ---------------------------------------------------------------------
     def _exit_file(self, key: ReplicaKey) -> Path:
-        job_id, replica, attempt = key
-        suffix = "" if attempt == 1 else f".{attempt}"  # attempt 1: the name before attempts
-        return self._run_dir / f"{job_id}.{replica}{suffix}.exit"
+        return self._run_dir / f"{key[0]}.{file_stem(key)}.exit"
 
     def _read_exit_file(self, key: ReplicaKey) -> int | None:
         try:
@@ -310,13 +276,10 @@ class Runner:
 
     def save(self) -> None:
         """Write the state file atomically (a crash leaves the old or the new one, never half)."""
-        rows = []
-        for rep in self.replicas.values():
-            row = {k: v for k, v in vars(rep).items() if k != "spec"}
-            rows.append({"spec": rep.spec.to_json(), **row})
+        rows = [rep.to_row() for rep in self.replicas.values()]
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 2, "replicas": rows}))
+        tmp.write_text(json.dumps({"version": STATE_VERSION, "replicas": rows}))
         os.replace(tmp, self._state_file)
 
     def _load(self) -> None:
@@ -328,27 +291,26 @@ class Runner:
         except (OSError, ValueError) as exc:
             log.error("agent state %s is unreadable (%s); starting empty", self._state_file, exc)
             return
-        known = {f.name for f in fields(Replica)} - {"spec"}
         for row in data.get("replicas", []):
             try:
-                spec = ReplicaSpec.from_json(row.pop("spec"))  # no attempt (version 1): 1
-                if "reported" in row:  # version 1: "a heartbeat carried its end" served as ack
-                    row.setdefault("acknowledged", row.pop("reported"))
-                rep = Replica(spec=spec, **{k: v for k, v in row.items() if k in known})
+                rep = Replica.from_row(row)
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 log.error("skipping an unreadable replica in %s: %s", self._state_file, exc)
                 continue
-            self.replicas[spec.key] = rep
+            self.replicas[rep.spec.key] = rep
             if rep.state == "running" and rep.pid:
                 # poll() then reads the exit file of one that ended, or reports it lost.
                 alive = procfs.is_same_process(rep.pid, rep.start_ticks)
                 log.info("%s %s (pid %d)", "adopted" if alive else "found ended",
-                         _name(spec.key), rep.pid)
+                         describe(rep.spec.key), rep.pid)
         self.poll()
 
 
-def _name(key: ReplicaKey) -> str:
-    return f"{key[0]}/{key[1]} (attempt {key[2]})"
+def _why_undesired(key: ReplicaKey, desired_attempts: dict[tuple[str, int], int]) -> str:
+    attempt = desired_attempts.get(key[:2])
+    if attempt is not None and attempt > key[2]:
+        return f"replaced by attempt {attempt} of this replica"
+    return "no longer desired on this node (evicted or cancelled)"
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -264,6 +264,7 @@ def test_a_new_attempt_stops_the_old_one_and_each_reports_its_own(tmp_path: Path
     wait_for(lambda: "attempt 2" in runner.log_path(second.key).read_text(), runner)
     reports = {(r["job_id"], r["replica"], r["attempt"]): r["state"] for r in runner.report()}
     assert reports == {("job1", 0, 1): "killed", ("job1", 0, 2): "running"}
+    assert runner.replicas[first.key].message == "replaced by attempt 2 of this replica"
     # One log per attempt; the first keeps the name a log had before attempts.
     assert runner.log_path(first.key) == tmp_path / "logs/job1/0.log"
     assert runner.log_path(second.key) == tmp_path / "logs/job1/0.2.log"
