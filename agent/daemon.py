@@ -47,6 +47,9 @@ class AgentConfig:
     """An NVML library to load instead of the driver's libnvidia-ml.so.1 (tests, odd installs)."""
     over_grant_grace_seconds: float = 10.0
     labels: dict[str, str] = field(default_factory=dict)
+    replica_lease: bool = True
+    """Replicas stop themselves when this agent dies and stays silent past fence_seconds. Off
+    for `gpusched up`, whose agent dies only with its scheduler (nothing can run them elsewhere)."""
 
 
 def mps_available() -> bool:
@@ -90,7 +93,8 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
             name=name,
             source=source,
             runner=Runner(log_dir=log_dir, state_file=node_dir / "replicas.json",
-                          mps_available=enforcement == "mps"),
+                          mps_available=enforcement == "mps",
+                          lease_file=node_dir / "run" / "lease" if config.replica_lease else None),
             reporter=Reporter(server=config.server, node=name, token_file=node_dir / "token",
                               token=_token_for(config, node_dir / "token"),
                               join_token=config.join_token),

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # redis is imported only by agents that stream telemetry
 log = logging.getLogger(__name__)
 DEFAULT_FENCE_SECONDS = 10.0
 """How long an agent goes without a successful heartbeat before the first reply said otherwise."""
+LEASE_MARGIN_SECONDS = 1.0
+"""The replicas' own watchers fire this much after the agent's fence: a live agent goes first."""
 
 
 @dataclass
@@ -95,6 +97,7 @@ class NodeAgent:
         fence = reply.get("fence_seconds")
         if isinstance(fence, int | float) and not isinstance(fence, bool) and fence > 0:
             self.fence_seconds = float(fence)
+        self.runner.renew_lease(seconds=self.fence_seconds + LEASE_MARGIN_SECONDS)
         # A scheduler from before acknowledgements recorded every report it answered.
         legacy = "acknowledged" not in reply
         acked = set(reported) if legacy else _parse_acknowledged(reply["acknowledged"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -19,8 +20,21 @@ from agent.spec import ReplicaKey, ReplicaSpec
 
 log = logging.getLogger(__name__)
 # The wrapper records the exit status in a file, so an agent restarted while the replica ran can
-# still report how it ended; "$@" keeps the user's argv intact (no re-quoting).
-_WRAPPER = '"$@"; rc=$?; echo "$rc" > "$GPUSCHED_EXIT_FILE"; exit "$rc"'
+# still report how it ended; "$@" keeps the user's argv intact (no re-quoting). With a lease file,
+# a watcher in the replica's process group stops the group (SIGTERM, grace, SIGKILL) once the
+# lease (a wall-clock second the agent pushes forward at each heartbeat) is past: a dead agent
+# cannot fence its replicas itself, and the scheduler may already run them elsewhere.
+_WRAPPER = """if [ -n "$GPUSCHED_LEASE_FILE" ]; then (
+  trap '' TERM
+  while sleep 1 && kill -0 $$; do
+    read -r until < "$GPUSCHED_LEASE_FILE" || continue
+    [ "$(date +%s)" -le "$until" ] && continue
+    : > "${GPUSCHED_EXIT_FILE%.exit}.fenced"
+    kill -TERM 0; sleep "$GPUSCHED_FENCE_GRACE"; kill -KILL 0
+  done
+) 2>/dev/null & fi
+"$@"; rc=$?; echo "$rc" > "$GPUSCHED_EXIT_FILE"; exit "$rc"
+"""
 
 
 class Runner:
@@ -32,9 +46,11 @@ class Runner:
         log_dir: Path,
         state_file: Path,
         mps_available: bool = False,
+        lease_file: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.log_dir = log_dir
+        self._lease_file = lease_file
         self._state_file = state_file
         self._run_dir = state_file.parent / "run"
         self._mps = mps_available
@@ -131,6 +147,9 @@ class Runner:
             "GPUSCHED_REPLICA_INDEX": str(spec.replica),
             "GPUSCHED_REPLICAS": str(spec.replicas),
             "GPUSCHED_ATTEMPT": str(spec.attempt),
+            **({"GPUSCHED_LEASE_FILE": str(self._lease_file),
+                "GPUSCHED_FENCE_GRACE": f"{max(0.0, spec.grace_seconds):g}"}
+               if self._lease_file else {}),
             "GPUSCHED_GPU_FRACTION": f"{spec.gpu_fraction:g}",
             "MASTER_ADDR": spec.master_addr,
             "MASTER_PORT": str(spec.master_port),
@@ -188,7 +207,10 @@ class Runner:
             # The job's processes end with it, as in a container. Only for a leader
             # we reaped ourselves: its pgid cannot have been reused yet.
             _signal_group(rep.pid, signal.SIGKILL)
-        if code is None:
+        if self._fenced_file(key).exists():
+            self._finish(rep, "killed", exit_code=code, message="fenced itself: its agent had no "
+                         "successful heartbeat before the lease ran out (SIGTERM, grace, SIGKILL)")
+        elif code is None:
             self._finish(rep, "lost", message="ended while the agent was away; "
                          "exit status unknown")
         else:
@@ -246,6 +268,17 @@ class Runner:
     def _forget(self, key: ReplicaKey) -> None:
         del self.replicas[key]
         self._exit_file(key).unlink(missing_ok=True)
+        self._fenced_file(key).unlink(missing_ok=True)
+
+    def renew_lease(self, *, seconds: float) -> None:
+        """Let the replicas run `seconds` more without a heartbeat (no-op without a lease file)."""
+        if self._lease_file is None:
+            return
+        until = math.ceil(self._clock() + seconds)
+        self._lease_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._lease_file.with_suffix(".tmp")
+        tmp.write_text(f"{until}\n")
+        os.replace(tmp, self._lease_file)  # the watchers never read half a number
 
     def acknowledge(self, keys: Iterable[ReplicaKey]) -> None:
         """The scheduler recorded these finished replicas; they go once no longer desired."""
@@ -267,6 +300,10 @@ class Runner:
     # -- persistence ---------------------------------------------------------------------
     def _exit_file(self, key: ReplicaKey) -> Path:
         return self._run_dir / f"{key[0]}.{file_stem(key)}.exit"
+
+    def _fenced_file(self, key: ReplicaKey) -> Path:
+        """Made by the lease watcher before it stops the group (the name the wrapper derives)."""
+        return self._run_dir / f"{key[0]}.{file_stem(key)}.fenced"
 
     def _read_exit_file(self, key: ReplicaKey) -> int | None:
         try:

@@ -148,6 +148,7 @@ def _run_local_agent(
         simulate_gpus=simulate_gpus or None,
         redis_url=settings.redis or None,
         upload_logs=False,
+        replica_lease=False,  # the agent dies only with the scheduler: jobs wait for adoption
     )
     try:
         agents = build_agents(config)

@@ -290,6 +290,9 @@ def test_an_agent_cut_off_from_the_scheduler_fences_itself(tmp_path: Path) -> No
                                         desired("k", gpu, ["sleep", "30"], attempt=1)]
         agent.tick()
         assert agent.fence_seconds == 5.0
+        # Should this agent die, its replicas' own watchers stop them a second after its fence.
+        lease = int((tmp_path / "agent/n-sim-0/run/lease").read_text())
+        assert time.time() + 5 <= lease <= time.time() + 7
         pids = {k: r.pid for k, r in agent.runner.replicas.items()}
         assert all(pids.values()) and set(pids) == {("j", 0, 3), ("k", 0, 1)}
 
@@ -377,7 +380,7 @@ def test_a_finished_replica_is_reported_until_the_scheduler_acknowledges_it(
         assert reports(scheduler, "n-sim-0")[("j", 0, 2)]["exit_code"] == 3
         scheduler.acknowledge = True
         tick_until([again], lambda: not reports(scheduler, "n-sim-0"))
-        assert not list((tmp_path / "agent/n-sim-0/run").iterdir())  # exit file gone too
+        assert not list((tmp_path / "agent/n-sim-0/run").glob("j.*"))  # exit file gone too
         again.close()
 
 

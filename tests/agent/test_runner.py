@@ -312,3 +312,42 @@ def test_a_state_file_from_before_attempts_loads_as_attempt_one(tmp_path: Path) 
         ("old", 1, "succeeded"), ("wedged", 1, "failed")}
     runner.reconcile([], gpu_memory=GPU_MEMORY)  # undesired but not acknowledged: kept
     assert runner.replicas[("old", 0, 1)].state == "succeeded"  # not acknowledged yet
+
+
+def test_replicas_of_a_dead_agent_fence_themselves_when_its_lease_runs_out(
+    tmp_path: Path,
+) -> None:
+    lease = tmp_path / "agent" / "node" / "run" / "lease"
+    first = Runner(log_dir=tmp_path / "logs", state_file=tmp_path / "agent/node/replicas.json",
+                   lease_file=lease)
+    # It ignores SIGTERM, and so does its child: only the SIGKILL after the grace ends them.
+    stubborn = spec(["sh", "-c", "trap '' TERM; sleep 60 & echo started; wait"],
+                    grace_seconds=0.2)
+    first.renew_lease(seconds=30)
+    first.reconcile([stubborn], gpu_memory=GPU_MEMORY)
+    pid = first.replicas[stubborn.key].pid
+    assert pid is not None
+    wait_for(lambda: "started" in first.log_path(stubborn.key).read_text(), first)
+    assert lease.read_text().strip().isdigit()
+    # The agent is SIGKILLed: nothing renews the lease, nothing polls, nobody stops the job.
+    first.renew_lease(seconds=-1)
+    deadline = time.monotonic() + 15
+    while procfs.group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not procfs.group_alive(pid)
+
+    second = make_runner(tmp_path)  # the agent comes back and reports what happened
+    rep = second.replicas[stubborn.key]
+    assert rep.state == "killed" and "fenced" in rep.message
+    assert "started" in first.log_path(stubborn.key).read_text()
+    first.poll()  # reap our child so the test leaves no zombie
+
+
+def test_without_a_lease_file_replicas_run_on_when_the_agent_is_gone(tmp_path: Path) -> None:
+    runner = make_runner(tmp_path)  # as `gpusched up` runs them: they die only with it
+    sleeper = spec(["sleep", "30"])
+    runner.reconcile([sleeper], gpu_memory=GPU_MEMORY)
+    env = runner.replica_env(sleeper, GPU_MEMORY)
+    assert "GPUSCHED_LEASE_FILE" not in env
+    runner.reconcile([], gpu_memory=GPU_MEMORY)
+    wait_for(lambda: runner.replicas[sleeper.key].state == "killed", runner)
