@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -15,26 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from agent import procfs
+from agent.lease import WRAPPER, write_lease
 from agent.replica import FINISHED, STATE_VERSION, Replica, describe, file_stem
 from agent.spec import ReplicaKey, ReplicaSpec
 
 log = logging.getLogger(__name__)
-# The wrapper records the exit status in a file, so an agent restarted while the replica ran can
-# still report how it ended; "$@" keeps the user's argv intact (no re-quoting). With a lease file,
-# a watcher in the replica's process group stops the group (SIGTERM, grace, SIGKILL) once the
-# lease (a wall-clock second the agent pushes forward at each heartbeat) is past: a dead agent
-# cannot fence its replicas itself, and the scheduler may already run them elsewhere.
-_WRAPPER = """if [ -n "$GPUSCHED_LEASE_FILE" ]; then (
-  trap '' TERM
-  while sleep 1 && kill -0 $$; do
-    read -r until < "$GPUSCHED_LEASE_FILE" || continue
-    [ "$(date +%s)" -le "$until" ] && continue
-    : > "${GPUSCHED_EXIT_FILE%.exit}.fenced"
-    kill -TERM 0; sleep "$GPUSCHED_FENCE_GRACE"; kill -KILL 0
-  done
-) 2>/dev/null & fi
-"$@"; rc=$?; echo "$rc" > "$GPUSCHED_EXIT_FILE"; exit "$rc"
-"""
 
 
 class Runner:
@@ -133,7 +117,7 @@ class Runner:
                "GPUSCHED_EXIT_FILE": str(exit_file)}
         with open(log_path, "ab") as out:
             return subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER, "gpusched-replica", *spec.command],
+                ["/bin/sh", "-c", WRAPPER, "gpusched-replica", *spec.command],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 env=env, start_new_session=True,
             )
@@ -274,11 +258,7 @@ class Runner:
         """Let the replicas run `seconds` more without a heartbeat (no-op without a lease file)."""
         if self._lease_file is None:
             return
-        until = math.ceil(self._clock() + seconds)
-        self._lease_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._lease_file.with_suffix(".tmp")
-        tmp.write_text(f"{until}\n")
-        os.replace(tmp, self._lease_file)  # the watchers never read half a number
+        write_lease(self._lease_file, until=self._clock() + seconds)
 
     def acknowledge(self, keys: Iterable[ReplicaKey]) -> None:
         """The scheduler recorded these finished replicas; they go once no longer desired."""
