@@ -175,8 +175,13 @@ class NodeAgent:
     def _upload_logs(self) -> None:
         changed = False
         for key, rep in self.runner.replicas.items():
-            offset = self.reporter.upload_log(job_id=key[0], replica=key[1], attempt=key[2],
-                                              path=self.runner.log_path(key), offset=rep.log_offset)
+            try:
+                offset = self.reporter.upload_log(job_id=key[0], replica=key[1], attempt=key[2],
+                                                  path=self.runner.log_path(key),
+                                                  offset=rep.log_offset)
+            except OSError as exc:  # an unreadable log must not stop the heartbeat after it
+                log.warning("node %s: cannot read the log of %s: %s", self.name, key, exc)
+                continue
             changed |= offset != rep.log_offset
             rep.log_offset = offset
         if changed:

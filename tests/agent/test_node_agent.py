@@ -401,3 +401,22 @@ def test_a_scheduler_from_before_acknowledgements_still_lets_replicas_go(
         scheduler.desired["n-sim-0"] = []
         tick_until([agent], lambda: not reports(scheduler, "n-sim-0"))
         agent.close()
+
+
+def test_an_unreadable_log_never_stops_the_heartbeat(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    with serve(scheduler) as url:
+        (agent,) = build_agents(AgentConfig(server=url, home=tmp_path, token="t",
+                                            simulate_gpus="1x1xT4", name="n"))
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["true"])]
+        tick_until([agent], lambda: ever_reported(scheduler, "n-sim-0", "j", "succeeded"))
+        log_path = agent.runner.log_path(("j", 0, 1))
+        log_path.unlink(missing_ok=True)
+        log_path.mkdir()  # reading it fails
+        beats = len(scheduler.heartbeats)
+        agent.tick()
+        assert len(scheduler.heartbeats) == beats + 1
+        agent.close()
