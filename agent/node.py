@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from agent import procfs
 from agent.devices import DeviceSource, GpuSample, sample_to_json
 from agent.replica import FINISHED
-from agent.reporter import Reporter
+from agent.reporter import MAX_BACKOFF_SECONDS, Reporter
 from agent.runner import Runner
 from agent.spec import ReplicaKey, ReplicaSpec
 from agent.watchdog import Watchdog
@@ -78,6 +78,9 @@ class NodeAgent:
             self._upload_logs()
         body = {"node": self.node_json(), "telemetry": telemetry, "replicas": self.runner.report()}
         reported = [k for k, r in self.runner.replicas.items() if r.state in FINISHED]
+        # Until it fences itself, the agent retries often: a scheduler back after a short outage
+        # must hear from it before its fence. Fenced, it may back off: nothing runs any more.
+        self.reporter.max_backoff = MAX_BACKOFF_SECONDS if self.fenced else self.fence_seconds / 10
         reply = self.reporter.heartbeat(body)
         if reply is None:
             self._fence_if_silent()

@@ -44,6 +44,8 @@ class Reporter:
                                     transport=transport)
         self._failures = 0
         self._next_attempt = 0.0
+        self.max_backoff = MAX_BACKOFF_SECONDS
+        """The longest wait between failed heartbeats (the node agent shortens it before a fence)."""
 
     @property
     def connected(self) -> bool:
@@ -100,7 +102,7 @@ class Reporter:
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
-        delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(self._failures - 1, 5))
+        delay = min(self.max_backoff, 2.0 ** min(self._failures - 1, 5))
         self._next_attempt = self._clock() + delay
         # Log the first failure and then sparsely, not once a second.
         if self._failures == 1 or self._failures % 10 == 0:

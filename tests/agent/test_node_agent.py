@@ -420,3 +420,28 @@ def test_an_unreadable_log_never_stops_the_heartbeat(tmp_path: Path) -> None:
         agent.tick()
         assert len(scheduler.heartbeats) == beats + 1
         agent.close()
+
+
+def test_a_short_outage_is_retried_often_enough_not_to_fence(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    now = [0.0]
+    with serve(scheduler) as url:
+        agent = clocked_agent(tmp_path, url, now)
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sleep", "30"])]
+        agent.tick()
+        scheduler.down = True
+        while now[0] < 8.5:  # down for 8.5 s of a 10 s fence
+            now[0] += 0.5
+            agent.tick()
+        scheduler.down = False
+        while now[0] < 9.5:
+            now[0] += 0.5
+            agent.tick()
+        assert agent.reporter.connected and not agent.fenced
+        assert agent.runner.running() == [("j", 0, 1)]
+        scheduler.desired["n-sim-0"] = []
+        tick_until([agent], lambda: not agent.runner.running())
+        agent.close()
