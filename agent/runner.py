@@ -192,8 +192,10 @@ class Runner:
             # we reaped ourselves: its pgid cannot have been reused yet.
             _signal_group(rep.pid, signal.SIGKILL)
         if self._fenced_file(key).exists():
-            self._finish(rep, "killed", exit_code=code, message="fenced itself: its agent had no "
-                         "successful heartbeat before the lease ran out (SIGTERM, grace, SIGKILL)")
+            # The same prefix as a live agent's fence: the scheduler may tell them by it.
+            self._finish(rep, "killed", exit_code=code, message="the agent fenced itself: its "
+                         "lease ran out while it was down (SIGTERM, grace, SIGKILL by the "
+                         "replica's watcher)")
         elif code is None:
             self._finish(rep, "lost", message="ended while the agent was away; "
                          "exit status unknown")
