@@ -47,6 +47,9 @@ class AgentConfig:
     """An NVML library to load instead of the driver's libnvidia-ml.so.1 (tests, odd installs)."""
     over_grant_grace_seconds: float = 10.0
     labels: dict[str, str] = field(default_factory=dict)
+    replica_lease: bool = True
+    """Replicas stop themselves when this agent dies and stays silent past fence_seconds. Off
+    for `gpusched up`, whose agent dies only with its scheduler (nothing can run them elsewhere)."""
 
 
 def mps_available() -> bool:
@@ -90,7 +93,8 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
             name=name,
             source=source,
             runner=Runner(log_dir=log_dir, state_file=node_dir / "replicas.json",
-                          mps_available=enforcement == "mps"),
+                          mps_available=enforcement == "mps",
+                          lease_file=node_dir / "run" / "lease" if config.replica_lease else None),
             reporter=Reporter(server=config.server, node=name, token_file=node_dir / "token",
                               token=_token_for(config, node_dir / "token"),
                               join_token=config.join_token),
@@ -107,8 +111,12 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
     return agents
 
 
-def run_agents(agents: list[NodeAgent], *, stop: threading.Event) -> None:
-    """Tick every agent once per interval until `stop` is set; one bad tick never ends the loop."""
+def run_agents(agents: list[NodeAgent], *, stop: threading.Event, stop_jobs: bool = False) -> None:
+    """Tick every agent once per interval until `stop` is set; one bad tick never ends the loop.
+
+    With `stop_jobs`, the replicas are stopped (SIGTERM, grace, SIGKILL) before the agents close;
+    otherwise they keep running for the next agent to adopt.
+    """
     while not stop.is_set():
         began = time.monotonic()
         for agent in agents:
@@ -118,8 +126,27 @@ def run_agents(agents: list[NodeAgent], *, stop: threading.Event) -> None:
                 log.exception("agent %s: tick failed; trying again next interval", agent.name)
         interval = min(agent.interval for agent in agents)
         stop.wait(max(0.0, interval - (time.monotonic() - began)))
+    if stop_jobs:
+        stop_replicas(agents, reason="stopped with the agent (gpusched up without --keep-jobs)")
     for agent in agents:
         agent.close()
+
+
+def stop_replicas(agents: list[NodeAgent], *, reason: str, poll_seconds: float = 0.05) -> None:
+    """Stop every replica of `agents` and wait until each is gone (its grace, then SIGKILL)."""
+    for agent in agents:
+        agent.runner.stop_all(reason=reason)
+    deadlines = [rep.stop_deadline for agent in agents for rep in agent.runner.replicas.values()
+                 if rep.stop_deadline is not None]
+    # SIGKILL goes at the deadline; a few seconds more let the killed processes be reaped.
+    give_up = max(deadlines, default=time.time()) + 5.0
+    while any(agent.runner.running() for agent in agents) and time.time() < give_up:
+        for agent in agents:
+            agent.runner.poll()
+        time.sleep(poll_seconds)
+    for agent in agents:
+        for key in agent.runner.running():
+            log.error("agent %s: %s/%d still runs after SIGKILL", agent.name, key[0], key[1])
 
 
 def start_in_thread(config: AgentConfig) -> tuple[threading.Thread, threading.Event]:

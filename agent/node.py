@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent import procfs
 from agent.devices import DeviceSource, GpuSample, sample_to_json
-from agent.reporter import Reporter
-from agent.runner import FINISHED, Runner
+from agent.replica import FINISHED
+from agent.reporter import MAX_BACKOFF_SECONDS, Reporter
+from agent.runner import Runner
 from agent.spec import ReplicaKey, ReplicaSpec
 from agent.watchdog import Watchdog
 
@@ -17,6 +20,10 @@ if TYPE_CHECKING:  # redis is imported only by agents that stream telemetry
     from agent.stream import TelemetryStream
 
 log = logging.getLogger(__name__)
+DEFAULT_FENCE_SECONDS = 10.0
+"""How long an agent goes without a successful heartbeat before the first reply said otherwise."""
+LEASE_MARGIN_SECONDS = 1.0
+"""The replicas' own watchers fire this much after the agent's fence: a live agent goes first."""
 
 
 @dataclass
@@ -37,6 +44,15 @@ class NodeAgent:
     interval: float = 1.0
     lock: TextIO | None = None
     """The node's agent lock file, held open while this agent runs."""
+    clock: Callable[[], float] = time.monotonic
+    fence_seconds: float = DEFAULT_FENCE_SECONDS
+    """Silence after which this agent stops its replicas: the scheduler may run them elsewhere."""
+    last_heartbeat_ok: float = field(init=False)
+    """When the last heartbeat reply came (at first: when this agent started)."""
+    fenced: bool = False
+
+    def __post_init__(self) -> None:
+        self.last_heartbeat_ok = self.clock()
 
     def node_json(self) -> dict[str, Any]:
         return {
@@ -61,20 +77,53 @@ class NodeAgent:
         if self.upload_logs and self.reporter.connected:
             self._upload_logs()
         body = {"node": self.node_json(), "telemetry": telemetry, "replicas": self.runner.report()}
-        # A finished replica may be forgotten once the scheduler has its end and its whole log.
-        finished = [k for k, r in self.runner.replicas.items()
-                    if r.state in FINISHED and self._log_flushed(k)]
+        reported = [k for k, r in self.runner.replicas.items() if r.state in FINISHED]
+        # Until it fences itself, the agent retries often: a scheduler back after a short outage
+        # must hear from it before its fence. Fenced, it may back off: nothing runs any more.
+        self.reporter.max_backoff = MAX_BACKOFF_SECONDS if self.fenced else self.fence_seconds / 10
         reply = self.reporter.heartbeat(body)
-        if reply is not None:
-            self.runner.mark_reported(finished)
-            desired, keep = _parse_desired(reply["desired"])
-            self.runner.reconcile(desired, gpu_memory=gpu_memory, keep=keep)
-            seconds = reply.get("heartbeat_seconds")
-            if isinstance(seconds, int | float) and seconds > 0:
-                self.interval = min(60.0, max(0.2, float(seconds)))
+        if reply is None:
+            self._fence_if_silent()
+        else:
+            self._follow(reply, reported=reported, gpu_memory=gpu_memory)
         if self.stream is not None:
             self.stream.publish(self.name, telemetry)
         return body
+
+    def _follow(self, reply: dict[str, Any], *, reported: list[ReplicaKey],
+                gpu_memory: dict[str, int]) -> None:
+        """Act on a heartbeat reply: acknowledgements, then the desired set, then the timings."""
+        if self.fenced:
+            log.warning("node %s: the scheduler answers again; resuming", self.name)
+            self.fenced = False
+        self.last_heartbeat_ok = self.clock()
+        fence = reply.get("fence_seconds")
+        if isinstance(fence, int | float) and not isinstance(fence, bool) and fence > 0:
+            self.fence_seconds = float(fence)
+        self.runner.renew_lease(seconds=self.fence_seconds + LEASE_MARGIN_SECONDS)
+        # A scheduler from before acknowledgements recorded every report it answered.
+        legacy = "acknowledged" not in reply
+        acked = set(reported) if legacy else _parse_acknowledged(reply["acknowledged"])
+        # A finished replica may be forgotten once the scheduler has its end and its whole log.
+        self.runner.acknowledge(k for k in acked if self._log_flushed(k))
+        desired, keep = _parse_desired(reply["desired"])
+        self.runner.reconcile(desired, gpu_memory=gpu_memory, keep=keep)
+        seconds = reply.get("heartbeat_seconds")
+        if isinstance(seconds, int | float) and seconds > 0:
+            self.interval = min(60.0, max(0.2, float(seconds)))
+
+    def _fence_if_silent(self) -> None:
+        """Past fence_seconds without a reply, stop everything: the scheduler may requeue it."""
+        silent = self.clock() - self.last_heartbeat_ok
+        if silent < self.fence_seconds:
+            return
+        if not self.fenced:
+            log.warning("node %s: no successful heartbeat for %.0f s; fencing: stopping %d "
+                        "replicas", self.name, silent, len(self.runner.running()))
+            self.fenced = True
+        # Every tick while fenced, so that nothing adopted or missed keeps running.
+        self.runner.stop_all(reason=f"the agent fenced itself: no successful heartbeat for "
+                                    f"{silent:.0f} s (fence_seconds {self.fence_seconds:g})")
 
     def _attribute(
         self, samples: list[GpuSample]
@@ -129,18 +178,24 @@ class NodeAgent:
     def _upload_logs(self) -> None:
         changed = False
         for key, rep in self.runner.replicas.items():
-            offset = self.reporter.upload_log(job_id=key[0], replica=key[1],
-                                              path=self.runner.log_path(key), offset=rep.log_offset)
+            try:
+                offset = self.reporter.upload_log(job_id=key[0], replica=key[1], attempt=key[2],
+                                                  path=self.runner.log_path(key),
+                                                  offset=rep.log_offset)
+            except OSError as exc:  # an unreadable log must not stop the heartbeat after it
+                log.warning("node %s: cannot read the log of %s: %s", self.name, key, exc)
+                continue
             changed |= offset != rep.log_offset
             rep.log_offset = offset
         if changed:
             self.runner.save()
 
     def _log_flushed(self, key: ReplicaKey) -> bool:
-        if not self.upload_logs:
+        rep = self.runner.replicas.get(key)
+        if not self.upload_logs or rep is None:
             return True
         try:
-            return self.runner.log_path(key).stat().st_size <= self.runner.replicas[key].log_offset
+            return self.runner.log_path(key).stat().st_size <= rep.log_offset
         except FileNotFoundError:
             return True
 
@@ -165,5 +220,19 @@ def _parse_desired(entries: list[Any]) -> tuple[list[ReplicaSpec], frozenset[Rep
         except ValueError as exc:
             log.error("ignoring a desired replica the agent cannot run: %s", exc)
             if isinstance(entry, dict) and isinstance(entry.get("replica"), int):
-                keep.add((str(entry.get("job_id")), entry["replica"]))
+                attempt = entry.get("attempt", 1)
+                keep.add((str(entry.get("job_id")), entry["replica"],
+                          attempt if isinstance(attempt, int) else 1))
     return specs, frozenset(keep)
+
+
+def _parse_acknowledged(entries: Any) -> set[ReplicaKey]:
+    """The (job, replica, attempt) keys the scheduler recorded; malformed entries are skipped."""
+    keys: set[ReplicaKey] = set()
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        job_id, replica, attempt = entry.get("job_id"), entry.get("replica"), entry.get("attempt", 1)
+        if isinstance(job_id, str) and isinstance(replica, int) and isinstance(attempt, int):
+            keys.add((job_id, replica, attempt))
+    return keys

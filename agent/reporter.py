@@ -44,6 +44,8 @@ class Reporter:
                                     transport=transport)
         self._failures = 0
         self._next_attempt = 0.0
+        self.max_backoff = MAX_BACKOFF_SECONDS
+        """The longest wait between failed heartbeats (the node agent shortens it before a fence)."""
 
     @property
     def connected(self) -> bool:
@@ -100,7 +102,7 @@ class Reporter:
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
-        delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(self._failures - 1, 5))
+        delay = min(self.max_backoff, 2.0 ** min(self._failures - 1, 5))
         self._next_attempt = self._clock() + delay
         # Log the first failure and then sparsely, not once a second.
         if self._failures == 1 or self._failures % 10 == 0:
@@ -108,8 +110,9 @@ class Reporter:
                         self.node, self._failures, delay, exc)
 
     # -- logs ----------------------------------------------------------------------------
-    def upload_log(self, *, job_id: str, replica: int, path: Path, offset: int) -> int:
-        """Send the log bytes after `offset`; returns the new offset (unchanged on failure)."""
+    def upload_log(self, *, job_id: str, replica: int, attempt: int, path: Path,
+                   offset: int) -> int:
+        """Send the attempt's log bytes after `offset`; returns the new offset (same on failure)."""
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -121,7 +124,8 @@ class Reporter:
             chunk = src.read(LOG_CHUNK_BYTES)
         try:
             reply = self._client.post(
-                f"/v1/agents/{self.node}/logs/{job_id}/{replica}", params={"offset": offset},
+                f"/v1/agents/{self.node}/logs/{job_id}/{replica}",
+                params={"offset": offset, "attempt": attempt},
                 content=chunk, headers={**self._auth(), "Content-Type": "application/octet-stream"},
             )
             if reply.status_code == 409:  # our offset is not where the scheduler is: resync

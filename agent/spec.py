@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ReplicaKey = tuple[str, int]
-"""(job_id, replica index): how the agent and the scheduler name one replica."""
+ReplicaKey = tuple[str, int, int]
+"""(job_id, replica index, attempt): one run of one replica; a requeued job's next bind is new."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +34,11 @@ class ReplicaSpec:
     grace_seconds: float = 30.0
     kill_over_grant: bool = False
     attempt: int = 1
-    """The job's attempt at the bind that made this binding; echoed in every report."""
+    """The job's attempt counter at the bind that placed this replica (1 for old schedulers)."""
 
     @property
     def key(self) -> ReplicaKey:
-        return (self.job_id, self.replica)
+        return (self.job_id, self.replica, self.attempt)
 
     @property
     def gpu_fraction(self) -> float:
@@ -72,6 +72,9 @@ class ReplicaSpec:
             raise ValueError(f"bad replica index {replica!r} for job {job_id}")
         if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
             raise ValueError(f"job {job_id}: command must be a list of strings")
+        attempt = data.get("attempt", 1)  # schedulers before attempts sent none
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise ValueError(f"bad attempt {attempt!r} for job {job_id}")
         env = data.get("env") or {}
         if not isinstance(env, dict):
             raise ValueError(f"job {job_id}: env must be an object")
@@ -93,5 +96,5 @@ class ReplicaSpec:
             master_port=int(data.get("master_port") or 29500),
             grace_seconds=float(data.get("grace_seconds", 30.0)),
             kill_over_grant=bool(data.get("kill_over_grant", False)),
-            attempt=int(data.get("attempt") or 1),
+            attempt=attempt,
         )

@@ -14,15 +14,32 @@ JOIN_TOKEN = "gsj_test-join"
 
 
 class FakeScheduler:
-    """Records joins, heartbeats and uploaded logs; `desired[node]` is what it answers."""
+    """Records joins, heartbeats and uploaded logs; `desired[node]` is what it answers.
+
+    It acknowledges every finished replica report (as the store does once it recorded it) unless
+    `acknowledge` is off; `legacy` answers as a scheduler from before attempts, acknowledgements
+    and fencing did (no `acknowledged`, no `fence_seconds`).
+    """
 
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}  # node token → node
         self.heartbeats: list[tuple[str, dict[str, Any]]] = []
         self.desired: dict[str, list[dict[str, Any]]] = {}
-        self.logs: dict[tuple[str, str, int], bytearray] = {}
+        self.logs: dict[tuple[str, str, int, int], bytearray] = {}  # (node, job, replica, attempt)
         self.down = False
+        self.acknowledge = True
+        self.legacy = False
+        self.fence_seconds = 10.0
         self.lock = threading.Lock()
+
+    def _reply(self, node: str, beat: dict[str, Any]) -> dict[str, Any]:
+        reply: dict[str, Any] = {"desired": self.desired.get(node, []), "heartbeat_seconds": 1.0}
+        if self.legacy:
+            return reply
+        finished = [{"job_id": r["job_id"], "replica": r["replica"], "attempt": r["attempt"]}
+                    for r in beat.get("replicas", []) if r["state"] != "running"]
+        return {**reply, "fence_seconds": self.fence_seconds,
+                "acknowledged": finished if self.acknowledge else []}
 
     def last_heartbeat(self, node: str) -> dict[str, Any]:
         with self.lock:
@@ -46,10 +63,11 @@ class FakeScheduler:
             if self.tokens.get(auth.removeprefix("Bearer ")) != node:
                 return 401, {"detail": "bad node token"}
             if parts[3:] == ["heartbeat"]:
-                self.heartbeats.append((node, json.loads(body)))
-                return 200, {"desired": self.desired.get(node, []), "heartbeat_seconds": 1.0}
+                beat = json.loads(body)
+                self.heartbeats.append((node, beat))
+                return 200, self._reply(node, beat)
             if parts[3] == "logs":
-                key = (node, parts[4], int(parts[5]))
+                key = (node, parts[4], int(parts[5]), int(query.get("attempt", ["1"])[0]))
                 current = self.logs.setdefault(key, bytearray())
                 offset = int(query["offset"][0])
                 if offset != len(current):

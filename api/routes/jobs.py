@@ -141,12 +141,8 @@ def job_logs(
     """The captured stdout/stderr of one replica (the last `tail_bytes`) of one attempt (default:
     the latest); empty before it runs."""
     job = visible_job(session, principal, job_id, "read the logs of")
-    number = job.attempts if attempt is None else attempt
+    number = max(1, job.attempts) if attempt is None else attempt
     path = logs.log_path(settings.logs_dir, job.id, replica, number)
-    if attempt is None and not path.is_file():
-        # An agent sharing the home writes the log in place itself (and logs kept from before
-        # attempts were stored apart live there).
-        path = logs.legacy_path(settings.logs_dir, job.id, replica)
     return PlainTextResponse(logs.read_tail(path, tail_bytes).decode(errors="replace"))
 
 

@@ -59,7 +59,9 @@ def register(app: typer.Typer) -> None:
                 typer.echo("no NVIDIA driver here? try --simulate-gpus 1x1xT4", err=True)
             raise typer.Exit(2) from None
         stop = threading.Event()
-        # SIGTERM/SIGINT stop the agent only; the replicas keep running and are adopted on restart.
+        # SIGTERM/SIGINT stop the agent only; the replicas keep running and are adopted by an agent
+        # back within fence_seconds. Past that, their lease watchers stop them: the scheduler may
+        # declare the node lost and run their jobs elsewhere.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         typer.echo(f"agent for {', '.join(a.name for a in agents)} reporting to {server}")

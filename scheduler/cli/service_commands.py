@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -25,10 +26,16 @@ def register(app: typer.Typer) -> None:
         simulate_gpus: Annotated[
             str, typer.Option(help="Simulated nodes, e.g. 2x8xA100-80GB (default: real GPUs).")
         ] = "",
+        keep_jobs: Annotated[
+            bool,
+            typer.Option(help="On Ctrl-C or SIGTERM, leave the jobs running for the next "
+                         "`gpusched up` to adopt (default: stop them: SIGTERM, grace, SIGKILL)."),
+        ] = False,
     ) -> None:
         """Run the API, the scheduler loop and a local agent in one process."""
         settings = _settings(db=db, redis=redis)
-        _serve(settings, host=host, port=port, simulate_gpus=simulate_gpus, local_agent=True)
+        _serve(settings, host=host, port=port, simulate_gpus=simulate_gpus, local_agent=True,
+               keep_jobs=keep_jobs)
 
     @app.command()
     def scheduler(
@@ -66,6 +73,7 @@ def _serve(
     simulate_gpus: str,
     local_agent: bool,
     run_loop: bool = True,
+    keep_jobs: bool = False,
 ) -> None:
     from scheduler.service.loop import build_loop
     from scheduler.store.db import make_engine, session_factory, upgrade
@@ -100,17 +108,21 @@ def _serve(
         agent_thread = threading.Thread(
             target=_run_local_agent,
             kwargs={"server": server, "url": url, "settings": settings, "token": token,
-                    "simulate_gpus": simulate_gpus, "stop": stop},
+                    "simulate_gpus": simulate_gpus, "stop": stop, "stop_jobs": not keep_jobs},
             name="local-agent",
             daemon=True,
         )
         agent_thread.start()
+        # uvicorn handles SIGTERM while it serves, then raises it again under the handler found
+        # before: the default one would end the process before the jobs are stopped below.
+        signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
     finally:
         stop.set()
         if agent_thread is not None:
-            agent_thread.join(timeout=10)
+            # The agent stops the jobs first (unless --keep-jobs): their grace, then SIGKILL.
+            agent_thread.join(timeout=10 + (0 if keep_jobs else settings.grace_seconds + 10))
 
 
 def _run_local_agent(
@@ -121,6 +133,7 @@ def _run_local_agent(
     token: str,
     simulate_gpus: str,
     stop: threading.Event,
+    stop_jobs: bool,
 ) -> None:
     """Start the node agent once the API answers; without GPUs, say so and keep the API up."""
     from agent.daemon import AgentConfig, build_agents, run_agents
@@ -135,6 +148,7 @@ def _run_local_agent(
         simulate_gpus=simulate_gpus or None,
         redis_url=settings.redis or None,
         upload_logs=False,
+        replica_lease=False,  # the agent dies only with the scheduler: jobs wait for adoption
     )
     try:
         agents = build_agents(config)
@@ -143,4 +157,4 @@ def _run_local_agent(
         typer.echo("no NVIDIA driver here? try: gpusched up --simulate-gpus 1x2xA100-80GB", err=True)
         return
     typer.echo(f"local agent for {', '.join(a.name for a in agents)}")
-    run_agents(agents, stop=stop)
+    run_agents(agents, stop=stop, stop_jobs=stop_jobs)

@@ -6,14 +6,11 @@ from pathlib import Path
 
 
 def log_path(logs_dir: Path, job_id: str, replica: int, attempt: int) -> Path:
-    """The log of one replica of one attempt: `logs/JOB/attempt-A/REPLICA.log`."""
-    return logs_dir / job_id / f"attempt-{attempt}" / f"{replica}.log"
-
-
-def legacy_path(logs_dir: Path, job_id: str, replica: int) -> Path:
-    """`logs/JOB/REPLICA.log`: logs stored before attempts (and an agent sharing the home that
-    writes there directly)."""
-    return logs_dir / job_id / f"{replica}.log"
+    """The log of one replica of one attempt: `logs/JOB/REPLICA.log` for attempt 1 (the name from
+    before attempts), `logs/JOB/REPLICA.ATTEMPT.log` after; the agent's names, so an agent sharing
+    the home (`gpusched up`) writes where the API reads."""
+    stem = str(replica) if attempt <= 1 else f"{replica}.{attempt}"
+    return logs_dir / job_id / f"{stem}.log"
 
 
 class OffsetPastEnd(Exception):

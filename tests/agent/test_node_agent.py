@@ -73,11 +73,11 @@ def test_simulated_nodes_join_run_a_job_and_upload_its_log(tmp_path: Path) -> No
 
         tick_until(agents, reported_done)
         assert scheduler.last_heartbeat("lab-sim-1")["replicas"][0]["exit_code"] == 0
-        assert bytes(scheduler.logs[("lab-sim-1", "j1", 0)]).decode().strip() == gpu["uuid"]
+        assert bytes(scheduler.logs[("lab-sim-1", "j1", 0, 1)]).decode().strip() == gpu["uuid"]
         # An upload from a stale offset is resynchronised by the scheduler's answer, not doubled.
-        agents[1].runner.replicas[("j1", 0)].log_offset = 0
+        agents[1].runner.replicas[("j1", 0, 1)].log_offset = 0
         agents[1].tick()
-        assert bytes(scheduler.logs[("lab-sim-1", "j1", 0)]).decode().strip() == gpu["uuid"]
+        assert bytes(scheduler.logs[("lab-sim-1", "j1", 0, 1)]).decode().strip() == gpu["uuid"]
 
         scheduler.desired["lab-sim-1"] = []  # the scheduler recorded the end
         tick_until(agents, lambda: scheduler.last_heartbeat("lab-sim-1")["replicas"] == [])
@@ -128,19 +128,19 @@ def test_the_agent_rides_out_a_scheduler_outage(tmp_path: Path) -> None:
         gpu = agent.node_json()["gpus"][0]
         scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sleep", "30"])]
         agent.tick()
-        pid = agent.runner.replicas[("j", 0)].pid
+        pid = agent.runner.replicas[("j", 0, 1)].pid
 
         scheduler.down = True
         beats = len(scheduler.heartbeats)
         for _ in range(5):
             agent.tick()  # fails once, then backs off without blocking
         assert not agent.reporter.connected
-        assert agent.runner.replicas[("j", 0)].state == "running"  # jobs keep running
+        assert agent.runner.replicas[("j", 0, 1)].state == "running"  # jobs keep running
         now[0] += 60
         scheduler.down = False
         agent.tick()
         assert agent.reporter.connected and len(scheduler.heartbeats) > beats
-        assert agent.runner.replicas[("j", 0)].pid == pid
+        assert agent.runner.replicas[("j", 0, 1)].pid == pid
         scheduler.desired["n-sim-0"] = []
         tick_until([agent], lambda: ever_reported(scheduler, "n-sim-0", "j", "killed"))
 
@@ -181,7 +181,7 @@ def test_a_process_over_its_memory_grant_is_reported_or_killed(
             scheduler.desired["gpu-node"] = [
                 desired("greedy", gpu, ["sh", "-c", "sleep 30; true"], kill_over_grant=kill)]
             agent.tick()
-            leader = agent.runner.replicas[("greedy", 0)].pid
+            leader = agent.runner.replicas[("greedy", 0, 1)].pid
             children = Path(f"/proc/{leader}/task/{leader}/children")
             tick_until([agent], lambda: bool(children.read_text().split()))
             child = int(children.read_text().split()[0])
@@ -259,3 +259,189 @@ def test_a_real_gpu_node_reports_watchdog_enforcement_and_its_driver(
     assert node["labels"]["gpusched.io/nvidia-driver"] == "550.54.15"
     assert [g["uuid"] for g in node["gpus"]] == [g.uuid for g in nvml_state.gpus]
     assert node["cpu_millis"] == (os.cpu_count() or 1) * 1000 and node["memory_mib"] > 0
+
+
+def clocked_agent(tmp_path: Path, url: str, now: list[float], *, name: str = "n") -> NodeAgent:
+    """A simulated node whose fence and back-off run on `now[0]`, not on the wall clock."""
+    (agent,) = build_agents(AgentConfig(server=url, home=tmp_path, token="t",
+                                        simulate_gpus="1x1xT4", name=name, upload_logs=False))
+    agent.reporter = Reporter(server=url, node=agent.name, token_file=tmp_path / "tok",
+                              token="t", clock=lambda: now[0])
+    agent.clock = lambda: now[0]
+    agent.last_heartbeat_ok = now[0]
+    return agent
+
+
+def reports(scheduler: FakeScheduler, node: str) -> dict[tuple[str, int, int], dict[str, Any]]:
+    return {(r["job_id"], r["replica"], r["attempt"]): r
+            for r in scheduler.last_heartbeat(node)["replicas"]}
+
+
+def test_an_agent_cut_off_from_the_scheduler_fences_itself(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    scheduler.fence_seconds = 5.0
+    now = [1000.0]
+    with serve(scheduler) as url:
+        agent = clocked_agent(tmp_path, url, now)
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sleep", "30"], attempt=3),
+                                        desired("k", gpu, ["sleep", "30"], attempt=1)]
+        agent.tick()
+        assert agent.fence_seconds == 5.0
+        # Should this agent die, its replicas' own watchers stop them a second after its fence.
+        lease = int((tmp_path / "agent/n-sim-0/run/lease").read_text())
+        assert time.time() + 5 <= lease <= time.time() + 7
+        pids = {k: r.pid for k, r in agent.runner.replicas.items()}
+        assert all(pids.values()) and set(pids) == {("j", 0, 3), ("k", 0, 1)}
+
+        scheduler.down = True
+        now[0] += 4.9  # within fence_seconds of the last reply: the jobs keep running
+        agent.tick()
+        assert agent.runner.running() == [("j", 0, 3), ("k", 0, 1)]
+        now[0] += 0.2
+        agent.tick()
+        tick_until([agent], lambda: not agent.runner.running())
+        for pid in pids.values():
+            assert pid is not None and not procfs.group_alive(pid)
+
+        # Back: the fenced replicas are reported lost (their jobs are requeued), saying why, and
+        # not run again under the attempt they ran; the scheduler's new attempt of one starts.
+        scheduler.down = False
+        scheduler.acknowledge = False
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sleep", "30"], attempt=3),
+                                        desired("k", gpu, ["sleep", "30"], attempt=2)]
+        now[0] += 60  # past the reporter's back-off
+        agent.tick()
+        agent.tick()
+        seen = reports(scheduler, "n-sim-0")
+        assert seen[("j", 0, 3)]["state"] == seen[("k", 0, 1)]["state"] == "lost"
+        assert seen[("j", 0, 3)]["message"].startswith("the agent fenced itself")
+        assert seen[("k", 0, 2)]["state"] == "running"
+        assert ("j", 0, 3) not in agent.runner.running()
+
+        # Kept until acknowledged (and undesired); then forgotten.
+        scheduler.desired["n-sim-0"] = [desired("k", gpu, ["sleep", "30"], attempt=2)]
+        agent.tick()
+        assert ("j", 0, 3) in agent.runner.replicas
+        scheduler.acknowledge = True
+        tick_until([agent], lambda: set(reports(scheduler, "n-sim-0")) == {("k", 0, 2)})
+        scheduler.desired["n-sim-0"] = []
+        tick_until([agent], lambda: not reports(scheduler, "n-sim-0"))
+
+
+def test_the_fence_counts_from_the_agent_start_before_any_reply(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    now = [0.0]
+    with serve(scheduler) as url:
+        first = clocked_agent(tmp_path, url, now)
+        first.tick()
+        gpu = first.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sleep", "30"])]
+        first.tick()
+        first.close()
+
+        scheduler.down = True  # the agent restarts while the scheduler is away
+        again = clocked_agent(tmp_path, url, now)
+        assert again.runner.running() == [("j", 0, 1)]  # adopted
+        now[0] += 9.9
+        again.tick()
+        assert again.runner.running() == [("j", 0, 1)]
+        now[0] += 0.2  # 10 s, the default before any reply said otherwise
+        again.tick()
+        tick_until([again], lambda: not again.runner.running())
+        assert "fenced itself" in again.runner.replicas[("j", 0, 1)].message
+        again.close()
+
+
+def test_a_finished_replica_is_reported_until_the_scheduler_acknowledges_it(
+    tmp_path: Path,
+) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    scheduler.acknowledge = False
+    now = [0.0]
+    with serve(scheduler) as url:
+        agent = clocked_agent(tmp_path, url, now)
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sh", "-c", "exit 3"], attempt=2)]
+        tick_until([agent], lambda: ever_reported(scheduler, "n-sim-0", "j", "failed"))
+        scheduler.desired["n-sim-0"] = []
+        for _ in range(3):
+            agent.tick()
+        assert reports(scheduler, "n-sim-0")[("j", 0, 2)]["exit_code"] == 3
+        agent.close()
+
+        again = clocked_agent(tmp_path, url, now)  # the exit status survives a restart
+        again.tick()
+        assert reports(scheduler, "n-sim-0")[("j", 0, 2)]["exit_code"] == 3
+        scheduler.acknowledge = True
+        tick_until([again], lambda: not reports(scheduler, "n-sim-0"))
+        assert not list((tmp_path / "agent/n-sim-0/run").glob("j.*"))  # exit file gone too
+        again.close()
+
+
+def test_a_scheduler_from_before_acknowledgements_still_lets_replicas_go(
+    tmp_path: Path,
+) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    scheduler.legacy = True
+    now = [0.0]
+    with serve(scheduler) as url:
+        agent = clocked_agent(tmp_path, url, now)
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["true"])]  # no attempt: 1
+        tick_until([agent], lambda: ever_reported(scheduler, "n-sim-0", "j", "succeeded"))
+        assert agent.fence_seconds == 10.0
+        scheduler.desired["n-sim-0"] = []
+        tick_until([agent], lambda: not reports(scheduler, "n-sim-0"))
+        agent.close()
+
+
+def test_an_unreadable_log_never_stops_the_heartbeat(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    with serve(scheduler) as url:
+        (agent,) = build_agents(AgentConfig(server=url, home=tmp_path, token="t",
+                                            simulate_gpus="1x1xT4", name="n"))
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["true"])]
+        tick_until([agent], lambda: ever_reported(scheduler, "n-sim-0", "j", "succeeded"))
+        log_path = agent.runner.log_path(("j", 0, 1))
+        log_path.unlink(missing_ok=True)
+        log_path.mkdir()  # reading it fails
+        beats = len(scheduler.heartbeats)
+        agent.tick()
+        assert len(scheduler.heartbeats) == beats + 1
+        agent.close()
+
+
+def test_a_short_outage_is_retried_often_enough_not_to_fence(tmp_path: Path) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tokens["t"] = "n-sim-0"
+    now = [0.0]
+    with serve(scheduler) as url:
+        agent = clocked_agent(tmp_path, url, now)
+        agent.tick()
+        gpu = agent.node_json()["gpus"][0]
+        scheduler.desired["n-sim-0"] = [desired("j", gpu, ["sleep", "30"])]
+        agent.tick()
+        scheduler.down = True
+        while now[0] < 8.5:  # down for 8.5 s of a 10 s fence
+            now[0] += 0.5
+            agent.tick()
+        scheduler.down = False
+        while now[0] < 9.5:
+            now[0] += 0.5
+            agent.tick()
+        assert agent.reporter.connected and not agent.fenced
+        assert agent.runner.running() == [("j", 0, 1)]
+        scheduler.desired["n-sim-0"] = []
+        tick_until([agent], lambda: not agent.runner.running())
+        agent.close()

@@ -57,7 +57,7 @@ def test_a_late_upload_of_attempt_1_is_kept_after_the_job_moved(api: Api) -> Non
     assert api.client.get(f"{logs}?attempt=1", headers=api.admin).text == "first run\n"
 
 
-def test_logs_written_in_place_by_a_local_agent_are_still_served(api: Api) -> None:
+def test_logs_written_in_place_by_a_local_agent_are_served(api: Api) -> None:
     api.queue("vision")
     job_id = submit(api)
     assert api.client.get(f"/v1/jobs/{job_id}/logs", headers=api.admin).text == ""

@@ -80,12 +80,14 @@ class Service:
         path = self.home / "service.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def kill(self) -> None:
+    def kill(self, sig: signal.Signals = signal.SIGKILL, *, timeout: float = 30) -> int:
+        """Send `sig` and wait for the service to exit; its exit status."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
         for stream in self._outputs:
             stream.close()
+        return code
 
     @property
     def admin(self) -> dict[str, str]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from agent import procfs
 from tests.service.test_crash import Service
 
 
@@ -81,3 +86,39 @@ def test_an_evicted_job_loses_its_whole_process_group(tmp_path: Path) -> None:
             assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
     finally:
         service.kill()
+
+
+@pytest.mark.parametrize(
+    ("sig", "keep_jobs"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
+)
+def test_a_stopped_up_stops_its_jobs_unless_told_to_keep_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals, keep_jobs: bool
+) -> None:
+    # A job that ignores SIGTERM, it and its child: only the SIGKILL after the grace ends it.
+    monkeypatch.setenv("GPUSCHED_GRACE_SECONDS", "1")
+    extra = ["--simulate-gpus", "1x1xT4", *(["--keep-jobs"] if keep_jobs else [])]
+    service = Service(tmp_path, extra_args=extra)
+    service.start()
+    pids = tmp_path / "pids"
+    script = f"trap '' TERM; sleep 300 & echo $$ > {pids}; wait"
+    group = 0
+    try:
+        with httpx.Client(base_url=service.url, headers=service.admin, timeout=30) as client:
+            assert client.post("/v1/queues", json={"name": "q"}).status_code == 201
+            _wait_for(lambda: client.get("/v1/nodes").json(), what="the local agent's node")
+            body = {"queue": "q", "gpus": 1, "command": ["sh", "-c", script]}
+            assert client.post("/v1/jobs", json=body).status_code == 201
+            _wait_for(lambda: pids.exists() and pids.read_text().strip(), what="the job to start")
+        stat = procfs.read_stat(int(pids.read_text()))
+        assert stat is not None and stat.alive
+        group = stat.pgrp  # the replica's own process group (its session's leader)
+        code = service.kill(sig, timeout=60)
+        assert code >= 0, f"died of signal {-code} instead of stopping: {service.log()}"
+        assert procfs.group_alive(group) == keep_jobs, service.log()
+    finally:
+        if service.process is not None and service.process.poll() is None:
+            service.kill()
+        if group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
