@@ -13,6 +13,7 @@ from api.auth import Principal, forbidden
 from api.deps import (
     AdminDep,
     PrincipalDep,
+    ReadSessionDep,
     RedisDep,
     SessionDep,
     SettingsDep,
@@ -117,7 +118,7 @@ async def upload_logs(
     job_id: str,
     replica: int,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     _: AgentDep,
     settings: SettingsDep,
     offset: Annotated[int, Query(ge=0)] = 0,
