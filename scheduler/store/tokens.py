@@ -31,8 +31,13 @@ def create(
     queues: Sequence[str] = (),
     node: str | None = None,
     ttl_seconds: float | None = None,
+    uses: int | None = None,
+    allow_replace: bool = False,
 ) -> tuple[str, TokenRow]:
-    """Make a token of `kind`; returns the clear text (shown once) and the stored row."""
+    """Make a token of `kind`; returns the clear text (shown once) and the stored row.
+
+    Join tokens only: `uses` joins (None: no limit), and whether a join may replace a lost node.
+    """
     raw = PREFIXES[kind] + secrets.token_urlsafe(32)
     row = TokenRow(
         token_hash=hash_token(raw),
@@ -42,6 +47,8 @@ def create(
         node=node,
         created_at=now,
         expires_at=None if ttl_seconds is None else now + ttl_seconds,
+        uses_left=uses,
+        allow_replace=allow_replace,
     )
     session.add(row)
     session.flush()
@@ -66,6 +73,26 @@ def revoke_node(session: Session, node: str, *, now: float) -> int:
         .values(revoked_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def spend_use(session: Session, token_id: int, *, now: float) -> bool:
+    """Take one use of a live join token; False when none is left (or it is revoked, expired).
+
+    One conditional UPDATE: of two joins racing for the last use, exactly one changes the row
+    (PostgreSQL re-checks the condition after the first commits; SQLite writers queue).
+    """
+    result = session.execute(
+        update(TokenRow)
+        .where(
+            TokenRow.id == token_id,
+            TokenRow.kind == "join",
+            TokenRow.revoked_at.is_(None),
+            _unexpired(now),
+            or_(TokenRow.uses_left.is_(None), TokenRow.uses_left > 0),
+        )
+        .values(uses_left=TokenRow.uses_left - 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 Revoked = Literal["revoked", "missing", "last-admin"]

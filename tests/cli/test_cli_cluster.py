@@ -214,6 +214,19 @@ def test_join_token_prints_the_token(api, cli):
     assert api.seen("POST", "/v1/agents/join-tokens")[0].headers["authorization"].startswith("Bearer ")
 
 
+def test_join_token_sends_uses_and_allow_replace(api, cli):
+    made = {"token": "gsj_abc", "expires_at": 2e9, "uses": 3, "allow_replace": True}
+    api.json("POST", "/v1/agents/join-tokens", made, 201)
+
+    result = cli("nodes", "join-token", "--uses", "3", "--allow-replace")
+
+    assert result.exit_code == 0, result.output
+    assert api.seen("POST", "/v1/agents/join-tokens")[0].body == {
+        "uses": 3, "allow_replace": True,
+    }
+    assert "3 joins" in result.stderr and "may replace a lost node" in result.stderr
+
+
 def test_top_once_renders_queues_gpus_and_jobs(api, cli):
     api.json("GET", "/v1/queues", QUEUES)
     api.json("GET", "/v1/nodes", NODES)
