@@ -107,8 +107,9 @@ def _may_take_name(session: Session, *, name: str, replace: bool, allowed: bool)
     if node.ready:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"node {name!r} is live (ready, its agent is sending heartbeats); a second agent "
-            "may not take its name: stop the other agent, or join under another name (--name)",
+            f"node {name!r} is live (ready: an agent holds this name); a second agent may not "
+            "take it. Stop the other agent, or join under another name (--name); a node whose "
+            "agent is gone turns not ready after the node timeout, and may then be replaced",
         )
     if not replace:
         raise HTTPException(
