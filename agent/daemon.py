@@ -70,8 +70,7 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
     if config.simulate_gpus:
         spec = parse_simulate_spec(config.simulate_gpus)
         nodes: list[tuple[str, DeviceSource, str]] = []
-        for i in range(spec.nodes):
-            name = f"{config.name}-sim-{i}"
+        for name in node_token_files(config):
             nodes.append((name, SimulatedSource(node_name=name, spec=spec), "none"))
         cpu, memory = (spec.gpus_per_node * SIM_CPU_MILLIS_PER_GPU,
                        spec.gpus_per_node * SIM_MEMORY_MIB_PER_GPU)
@@ -109,6 +108,18 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
             lock=lock,
         ))
     return agents
+
+
+def node_token_files(config: AgentConfig) -> dict[str, Path]:
+    """The nodes `config` runs (NAME, or NAME-sim-0, -1, ...), each with its node token's file.
+
+    Raises ValueError for a bad --simulate-gpus.
+    """
+    names = [config.name]
+    if config.simulate_gpus:
+        count = parse_simulate_spec(config.simulate_gpus).nodes
+        names = [f"{config.name}-sim-{i}" for i in range(count)]
+    return {name: config.home / "agent" / name / "token" for name in names}
 
 
 def run_agents(agents: list[NodeAgent], *, stop: threading.Event, stop_jobs: bool = False) -> None:

@@ -23,7 +23,7 @@ from api.routes import agents, health, jobs, nodes, queues, tokens
 from scheduler.service.loop import SchedulerLoop, build_loop
 from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
-from scheduler.store.db import make_engine, session_factory, upgrade
+from scheduler.store.db import make_engine, make_read_engine, session_factory, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.read_sessions = session_factory(make_read_engine(engine))
     app.state.wakeup = wakeup
     app.state.redis = redis
     app.state.metrics = metrics

@@ -19,17 +19,34 @@ from scheduler.service.wakeup import Wakeup
 _bearer = HTTPBearer(auto_error=False, description="An admin, user or agent token.")
 
 
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session per request; routes commit once, anything uncommitted is rolled back.
 
+    GET and HEAD get a read-only session (`get_read_session`): on SQLite a reader then never
+    queues behind, or holds up, the one writer.
     Cheap dependencies are `async` so they run on the event loop: a sync one costs a hop to
     the thread pool per request. Opening a session does no I/O.
     """
-    with request.app.state.sessions() as session:
+    state = request.app.state
+    factory = state.read_sessions if request.method in _READ_METHODS else state.sessions
+    with factory() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A read-only session for any method (writing through it fails): for routes that only
+    look things up, such as a log upload's check that the replica ran there."""
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 async def get_principal(
@@ -47,7 +64,7 @@ async def get_principal(
 
 def _lookup(request: Request, raw: str | None) -> Principal:
     cache: PrincipalCache = request.app.state.principals
-    with request.app.state.sessions() as session:
+    with request.app.state.read_sessions() as session:
         return cache.lookup(session, raw)
 
 

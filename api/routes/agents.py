@@ -14,6 +14,7 @@ from api.auth import Principal, forbidden
 from api.deps import (
     AdminDep,
     PrincipalDep,
+    ReadSessionDep,
     RedisDep,
     SessionDep,
     SettingsDep,
@@ -43,37 +44,89 @@ MAX_OFFSET = 1 << 62
 def create_join_token(
     session: SessionDep, _: AdminDep, body: JoinTokenCreate | None = None
 ) -> JoinTokenPublic:
-    """A token an agent trades for its node token (reusable until it expires)."""
+    """A token an agent trades for its node token: `uses` joins (one by default) until it expires."""
     now = time.time()
-    ttl = (body or JoinTokenCreate()).ttl_seconds
-    raw, row = tokens.create(session, "join", now=now, name="join", ttl_seconds=ttl)
+    body = body or JoinTokenCreate()
+    raw, row = tokens.create(
+        session,
+        "join",
+        now=now,
+        name="join",
+        ttl_seconds=body.ttl_seconds,
+        uses=body.uses,
+        allow_replace=body.allow_replace,
+    )
     events.record(session, "token.created", at=now, data={"id": row.id, "kind": "join"})
     session.commit()
-    return JoinTokenPublic(token=raw, expires_at=row.expires_at or now + ttl)
+    return JoinTokenPublic(
+        token=raw,
+        expires_at=row.expires_at or now + body.ttl_seconds,
+        uses=body.uses,
+        allow_replace=body.allow_replace,
+    )
 
 
 @router.post("/join", response_model=JoinReply, status_code=status.HTTP_201_CREATED)
 def join(
     body: JoinRequest, session: SessionDep, wakeup: WakeupDep, request: Request
 ) -> JoinReply:
-    """Register a node (the join token is in the body) and hand back its node-scoped token."""
+    """Register a node (the join token is in the body) and hand back its node-scoped token.
+
+    The name of a ready node is never taken (409); a lost one only with `replace: true` and a
+    join token made with `allow_replace`.
+    """
     now = time.time()
+    name = body.node.name
     join_token = tokens.find_valid(session, body.join_token, now=now)
     if join_token is None or join_token.kind != "join":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "invalid or expired join token (make one with `gpusched nodes join-token`)",
         )
+    _may_take_name(session, name=name, replace=body.replace, allowed=join_token.allow_replace)
+    if not tokens.spend_use(session, join_token.id, now=now):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this join token is used up (make another with `gpusched nodes join-token`, "
+            "or `--uses N` for several nodes)",
+        )
     nodes.upsert(session, _inventory(body.node), now=now)
-    # One live token per node: a rejoining agent replaces the old one.
-    tokens.revoke_node(session, body.node.name, now=now)
-    raw, _ = tokens.create(
-        session, "agent", now=now, name=f"agent:{body.node.name}", node=body.node.name
-    )
+    # One live token per node: a replacing agent's token ends the lost agent's.
+    tokens.revoke_node(session, name, now=now)
+    raw, _ = tokens.create(session, "agent", now=now, name=f"agent:{name}", node=name)
+    if body.replace:
+        events.record(session, "node.replaced", at=now, node=name)
     session.commit()
     forget_principals(request)  # the node's previous agent token was revoked
     wakeup.notify()
-    return JoinReply(node=body.node.name, token=raw)
+    return JoinReply(node=name, token=raw)
+
+
+def _may_take_name(session: Session, *, name: str, replace: bool, allowed: bool) -> None:
+    """Refuse a join for a name in use: always while the node is ready, else unless replacing."""
+    node = nodes.get_for_update(session, name)
+    if node is None:
+        return
+    if node.ready:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"node {name!r} is live (ready: an agent holds this name); a second agent may not "
+            "take it. Stop the other agent, or join under another name (--name); a node whose "
+            "agent is gone turns not ready after the node timeout, and may then be replaced",
+        )
+    if not replace:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"node {name!r} exists and is not ready; to take over its name, join with "
+            '"replace": true and a join token made with `gpusched nodes join-token '
+            "--allow-replace`",
+        )
+    if not allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this join token may not replace node {name!r}: make one with "
+            "`gpusched nodes join-token --allow-replace`",
+        )
 
 
 @router.post("/{node}/heartbeat", response_model=HeartbeatReply)
@@ -125,7 +178,7 @@ async def upload_logs(
     job_id: str,
     replica: int,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     _: AgentDep,
     settings: SettingsDep,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,

@@ -49,9 +49,18 @@ def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
 def revoke_token(
     token_id: int, session: SessionDep, _: AdminDep, request: Request
 ) -> Response:
+    """Revoke a token; the last live admin token stays (409): without it nobody could act."""
     now = time.time()
-    if not tokens.revoke(session, token_id, now=now):
+    outcome = tokens.revoke(session, token_id, now=now)
+    if outcome == "missing":
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live token with id {token_id}")
+    if outcome == "last-admin":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"token {token_id} is the last live admin token; revoking it would leave nobody "
+            "able to administer gpusched. Make another first (`gpusched tokens create NAME "
+            "--admin`), then revoke this one",
+        )
     events.record(session, "token.revoked", at=now, data={"id": token_id})
     session.commit()
     forget_principals(request)

@@ -39,16 +39,29 @@ class JoinTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ttl_seconds: float = Field(default=86_400.0, gt=0, le=31_536_000, allow_inf_nan=False)
+    uses: int = Field(default=1, ge=1, le=1_000_000, strict=True,
+                      description="How many joins the token allows (single-use by default).")
+    allow_replace: bool = Field(
+        default=False, strict=True,
+        description="A join with `replace: true` may take over the name of a node that is "
+        "not ready (lost). The name of a ready node is never taken over.",
+    )
 
 
 class JoinTokenPublic(BaseModel):
     token: str
     expires_at: float
+    uses: int
+    allow_replace: bool
 
 
 class JoinRequest(BaseModel):
     join_token: str = Field(max_length=256)
     node: NodeSpec
+    replace: bool = Field(
+        default=False, strict=True,
+        description="Take over the name of a lost (not ready) node; the join token must allow it.",
+    )
 
 
 class JoinReply(BaseModel):

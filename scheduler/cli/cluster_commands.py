@@ -259,6 +259,17 @@ def join_token(
         float | None,
         typer.Option("--ttl", help="Seconds until it expires (server default: a day).", min=1),
     ] = None,
+    uses: Annotated[
+        int | None,
+        typer.Option("--uses", help="How many nodes may join with it (default: one).", min=1),
+    ] = None,
+    allow_replace: Annotated[
+        bool,
+        typer.Option(
+            "--allow-replace",
+            help="A join with replace may take over the name of a lost (not ready) node.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     output: OutputOption = OutputFormat.TABLE,
     url: UrlOption = None,
@@ -266,7 +277,11 @@ def join_token(
 ) -> None:
     """Make a token a new node's agent joins with (admin); prints the token."""
     with connect(url, token, ctx) as api:
-        body = {} if ttl is None else {"ttl_seconds": ttl}
+        body: dict[str, Any] = {} if ttl is None else {"ttl_seconds": ttl}
+        if uses is not None:
+            body["uses"] = uses
+        if allow_replace:
+            body["allow_replace"] = True
         made = api.send("POST", "/v1/agents/join-tokens", body)
         server = api.config.url
     if json_wanted(output, json_output):
@@ -274,9 +289,13 @@ def join_token(
         return
     typer.echo(made.get("token", ""))
     expires = made.get("expires_at")
+    count = made.get("uses", 1)
+    scope = f"{count} join{'s' if count != 1 else ''}"
+    if made.get("allow_replace"):
+        scope += ", may replace a lost node"
     err_console().print(
-        f"[dim]expires {when(expires) if expires else 'never'}; the agent on the new node joins "
-        f"{server} with it (`gpusched agent --server {server}`)[/dim]"
+        f"[dim]{scope}; expires {when(expires) if expires else 'never'}; the agent on the new "
+        f"node joins {server} with it (`gpusched agent --server {server}`)[/dim]"
     )
 
 

@@ -7,11 +7,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from scheduler.service.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 REDIS_HELP = "Redis URL for wake-ups, live telemetry and the leader lock (optional)."
 
@@ -93,7 +96,7 @@ def _serve(
 
     app = create_app(settings, engine=engine, run_loop=run_loop, migrate=False, loop=loop)
     token_path = Path(settings.home) / "admin-token"
-    token = ensure_admin_token(app.state.sessions, token_path)
+    ensure_admin_token(app.state.sessions, token_path)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     typer.echo(f"gpusched listening on {url}")
     typer.echo(f"admin token: {token_path} (the CLI reads it; or export GPUSCHED_TOKEN)")
@@ -107,8 +110,9 @@ def _serve(
         # The local agent: same process, same GPUSCHED_HOME (it writes job logs in place).
         agent_thread = threading.Thread(
             target=_run_local_agent,
-            kwargs={"server": server, "url": url, "settings": settings, "token": token,
-                    "simulate_gpus": simulate_gpus, "stop": stop, "stop_jobs": not keep_jobs},
+            kwargs={"server": server, "url": url, "settings": settings,
+                    "sessions": app.state.sessions, "simulate_gpus": simulate_gpus, "stop": stop,
+                    "stop_jobs": not keep_jobs},
             name="local-agent",
             daemon=True,
         )
@@ -130,27 +134,32 @@ def _run_local_agent(
     server: Any,
     url: str,
     settings: Settings,
-    token: str,
+    sessions: sessionmaker[Session],
     simulate_gpus: str,
     stop: threading.Event,
     stop_jobs: bool,
 ) -> None:
-    """Start the node agent once the API answers; without GPUs, say so and keep the API up."""
-    from agent.daemon import AgentConfig, build_agents, run_agents
+    """Start the node agent once the API answers; without GPUs, say so and keep the API up.
+
+    Each of its nodes speaks with an agent token of its own, minted here, never the admin token.
+    """
+    from agent.daemon import AgentConfig, build_agents, node_token_files, run_agents
     from agent.nvml import NvmlError
+    from api.bootstrap import ensure_node_token
 
     while not server.started and not stop.is_set():
         time.sleep(0.05)
     config = AgentConfig(
         server=url,
         home=settings.home,
-        token=token,
         simulate_gpus=simulate_gpus or None,
         redis_url=settings.redis or None,
         upload_logs=False,
         replica_lease=False,  # the agent dies only with the scheduler: jobs wait for adoption
     )
     try:
+        for node, token_file in node_token_files(config).items():
+            ensure_node_token(sessions, node=node, path=token_file)
         agents = build_agents(config)
     except (ValueError, NvmlError) as error:
         typer.echo(f"local agent not started: {error}", err=True)

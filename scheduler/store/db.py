@@ -31,6 +31,23 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+def make_read_engine(engine: Engine) -> Engine:
+    """An engine for read-only sessions on `engine`'s database: on SQLite they never take the
+    write lock; elsewhere (PostgreSQL readers never wait for writers) `engine` itself.
+
+    Its SQLite connections begin DEFERRED and are `query_only`: in WAL mode a reader reads the
+    last committed state while one writer works, and a write by mistake fails loudly instead of
+    taking the lock half-way through a transaction (where it could not wait for it).
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine  # an in-memory database exists only on its own engine's connections
+    readers = create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(readers, "connect", _sqlite_pragmas)
+    event.listen(readers, "connect", _sqlite_query_only)
+    event.listen(readers, "begin", _sqlite_begin_deferred)
+    return readers
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own transaction handling is switched off so that BEGIN IMMEDIATE (below)
     # takes the write lock up front: two writers then queue instead of failing on upgrade.
@@ -47,8 +64,18 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _sqlite_begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN DEFERRED")
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
+    """Sessions that keep loaded objects usable after commit (on a read engine: read-only)."""
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -22,6 +22,11 @@ def get(session: Session, name: str) -> NodeRow | None:
     return session.get(NodeRow, name)
 
 
+def get_for_update(session: Session, name: str) -> NodeRow | None:
+    """The node's row, locked until commit (PostgreSQL; SQLite writers queue anyway)."""
+    return session.get(NodeRow, name, with_for_update=True, populate_existing=True)
+
+
 def upsert(session: Session, inventory: NodeInventory, *, now: float) -> tuple[NodeRow, bool]:
     """Store the inventory; returns the row and whether anything the scheduler uses changed.
 

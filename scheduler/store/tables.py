@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -213,6 +214,10 @@ class TokenRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float | None] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float)
+    uses_left: Mapped[int | None] = mapped_column(Integer)
+    """Join tokens: joins still allowed (None: no limit)."""
+    allow_replace: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Join tokens: a join with `replace: true` may take over the name of a not-ready node."""
 
 
 class EventRow(Base):

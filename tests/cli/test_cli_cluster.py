@@ -231,6 +231,21 @@ def test_join_token_prints_a_token_an_agent_can_join_with(api, cli):
     assert httpx.post(f"{api.url}/v1/agents/join", json=body).status_code == 201
 
 
+def test_join_token_sends_uses_and_allow_replace(api, cli):
+    result = cli("nodes", "join-token", "--uses", "3", "--allow-replace")
+
+    assert result.exit_code == 0, result.output
+    assert "3 joins" in result.stderr and "may replace a lost node" in result.stderr
+    token = result.stdout.strip()
+    codes = [
+        httpx.post(f"{api.url}/v1/agents/join", json={
+            "join_token": token, "node": {"name": name, "cpu_millis": 1, "memory_mib": 1},
+        }).status_code
+        for name in ("node-x", "node-y", "node-z", "node-w")
+    ]
+    assert codes == [201, 201, 201, 401]  # three uses, then spent
+
+
 def test_top_once_renders_queues_gpus_and_jobs(api, cli, busy):
     api.ok("POST", "/v1/nodes/node-b/cordon")
 

@@ -175,7 +175,8 @@ def test_sigkill_mid_run_loses_nothing(service: Service) -> None:
             ).status_code
             == 201
         )
-        join = client.post("/v1/agents/join-tokens", json={}, headers=admin).json()["token"]
+        made = client.post("/v1/agents/join-tokens", json={"uses": NODES}, headers=admin)
+        join = made.json()["token"]
         tokens = {}
         for i in range(NODES):
             reply = client.post(
