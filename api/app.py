@@ -116,16 +116,22 @@ async def _unavailable(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _invalid(_: Request, error: Exception) -> JSONResponse:
-    """422 with pydantic's messages; inputs like NaN are shown as text so the reply is JSON."""
+    """422 with pydantic's messages; inputs the reply cannot carry are shown as text."""
     errors = error.errors() if isinstance(error, RequestValidationError) else []
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+    return JSONResponse({"detail": jsonable_encoder(_json_safe(errors))}, status_code=422)
 
 
 def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinity as text, and lone surrogates and raw bytes escaped (UTF-8
+    JSON can carry neither: the reply itself would fail to encode)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {_json_safe(str(k)): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,15 +28,22 @@ from api.schemas.agents import (
     JoinTokenPublic,
     NodeSpec,
 )
+from api.schemas.common import INT64_MAX
+from api.schemas.errors import errors
 from scheduler.inventory import GpuInventory, NodeInventory
 from scheduler.service import heartbeat
 from scheduler.store import events, nodes, tokens
 from scheduler.store.tables import EventRow, JobRow, ReplicaRow
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=errors(401, 503))
 
 
-@router.post("/join-tokens", response_model=JoinTokenPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/join-tokens",
+    response_model=JoinTokenPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 403, 413),
+)
 def create_join_token(
     session: SessionDep, _: AdminDep, body: JoinTokenCreate | None = None
 ) -> JoinTokenPublic:
@@ -49,7 +56,12 @@ def create_join_token(
     return JoinTokenPublic(token=raw, expires_at=row.expires_at or now + ttl)
 
 
-@router.post("/join", response_model=JoinReply, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/join",
+    response_model=JoinReply,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 409, 413),
+)
 def join(
     body: JoinRequest, session: SessionDep, wakeup: WakeupDep, request: Request
 ) -> JoinReply:
@@ -73,7 +85,9 @@ def join(
     return JoinReply(node=body.node.name, token=raw)
 
 
-@router.post("/{node}/heartbeat", response_model=HeartbeatReply)
+@router.post(
+    "/{node}/heartbeat", response_model=HeartbeatReply, responses=errors(400, 403, 413)
+)
 def post_heartbeat(
     node: str,
     body: Heartbeat,
@@ -111,16 +125,16 @@ def post_heartbeat(
     )
 
 
-@router.post("/{node}/logs/{job_id}/{replica}")
+@router.post("/{node}/logs/{job_id}/{replica}", responses=errors(403, 404, 409, 413))
 async def upload_logs(
     node: str,
     job_id: str,
-    replica: int,
+    replica: Annotated[int, Path(ge=0, le=100_000)],
     request: Request,
     session: SessionDep,
     _: AgentDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> dict[str, int]:
     """Append raw log bytes starting at `offset`; overlapping bytes already stored are skipped."""
     if replica < 0 or not _ran_here(session, job_id, replica, node):

@@ -9,19 +9,26 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
+from api import capacity
 from api.auth import Principal, forbidden
 from api.deps import PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
+from api.schemas.errors import errors
 from api.schemas.jobs import ExplainPublic, JobCreate, JobPublic, JobStatusName
 from api.submission import prepare
 from api.views import allocation_public, job_public
 from scheduler.core.model import milli_to_gpus
-from scheduler.store import allocations, jobs, queues
+from scheduler.store import allocations, jobs, nodes, queues
 from scheduler.store.tables import JobRow
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=errors(401, 403, 503))
 
 
-@router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=JobPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 404, 409, 413),
+)
 async def submit_job(
     body: JobCreate,
     principal: PersonDep,
@@ -67,13 +74,13 @@ def list_jobs(
     return [job_public(row, held.get(row.id, [])) for row in rows]
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=errors(404))
 def get_job(job_id: str, session: SessionDep, principal: PersonDep) -> JobPublic:
     job = visible_job(session, principal, job_id, "read")
     return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
 
 
-@router.delete("/{job_id}", response_model=JobPublic)
+@router.delete("/{job_id}", response_model=JobPublic, responses=errors(404, 409))
 def cancel_job(
     job_id: str, session: SessionDep, principal: PersonDep, wakeup: WakeupDep
 ) -> JobPublic:
@@ -92,7 +99,7 @@ def cancel_job(
     return job_public(job)
 
 
-@router.get("/{job_id}/explain", response_model=ExplainPublic)
+@router.get("/{job_id}/explain", response_model=ExplainPublic, responses=errors(404))
 def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> ExplainPublic:
     """Why the job waits (the last cycle's ranked reasons) or where it runs."""
     job = visible_job(session, principal, job_id, "explain")
@@ -100,11 +107,17 @@ def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> Expla
     rows = queues.list_all(session)
     usage = queues.subtree_usage(rows, queues.usage(session))[job.queue]
     queue = next(row for row in rows if row.name == job.queue)
+    reason = job.reason if job.status == "pending" else None
+    summary = _summary(job, len(held))
+    if job.status == "pending":
+        never = capacity.unresolvable(job, nodes.list_all(session), nodes.gpus_of(session))
+        if never is not None:  # said at once, before (and whatever) the next cycle says
+            reason, summary = never, never["summary"]
     return ExplainPublic(
         id=job.id,
         status=job.status,  # type: ignore[arg-type]
-        summary=_summary(job, len(held)),
-        reason=job.reason if job.status == "pending" else None,
+        summary=summary,
+        reason=reason,
         queue=job.queue,
         queue_deserved_gpus=milli_to_gpus(queue.deserved_milli),
         queue_fair_share_gpus=milli_to_gpus(queue.fair_share_milli or 0),
@@ -113,7 +126,7 @@ def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> Expla
     )
 
 
-@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses=errors(404))
 def job_logs(
     job_id: str,
     session: SessionDep,

@@ -9,13 +9,14 @@ from sqlalchemy import func, select
 
 from api.auth import forbidden
 from api.deps import AdminDep, PersonDep, SessionDep, WakeupDep
+from api.schemas.errors import errors
 from api.schemas.queues import QueueCreate, QueuePublic, QueueUpdate
 from api.views import queue_public
 from scheduler.core.model import gpus_to_milli
 from scheduler.store import events, queues
 from scheduler.store.tables import JobRow, QueueRow
 
-router = APIRouter(prefix="/v1/queues", tags=["queues"])
+router = APIRouter(prefix="/v1/queues", tags=["queues"], responses=errors(401, 403, 503))
 
 
 @router.get("", response_model=list[QueuePublic])
@@ -28,7 +29,7 @@ def list_queues(session: SessionDep, principal: PersonDep) -> list[QueuePublic]:
     ]
 
 
-@router.get("/{name}", response_model=QueuePublic)
+@router.get("/{name}", response_model=QueuePublic, responses=errors(404))
 def get_queue(name: str, session: SessionDep, principal: PersonDep) -> QueuePublic:
     if not principal.may_use_queue(name):
         raise forbidden(f"read queue {name!r}")
@@ -37,7 +38,12 @@ def get_queue(name: str, session: SessionDep, principal: PersonDep) -> QueuePubl
     return queue_public(row, totals[row.name])
 
 
-@router.post("", response_model=QueuePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=QueuePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 404, 409, 413),
+)
 def create_queue(
     body: QueueCreate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
 ) -> QueuePublic:
@@ -63,7 +69,7 @@ def create_queue(
     return queue_public(row, queues.QueueUsage())
 
 
-@router.patch("/{name}", response_model=QueuePublic)
+@router.patch("/{name}", response_model=QueuePublic, responses=errors(400, 404, 409, 413))
 def update_queue(
     name: str, body: QueueUpdate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
 ) -> QueuePublic:
@@ -94,7 +100,7 @@ def update_queue(
     return queue_public(row, totals[row.name])
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
 def delete_queue(name: str, session: SessionDep, _: AdminDep) -> Response:
     row = _existing(session, name)
     if queues.children(session, name):

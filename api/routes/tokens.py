@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from api.deps import AdminDep, SessionDep, forget_principals
 from api.schemas.agents import TokenCreate, TokenPublic
+from api.schemas.common import INT64_MAX
+from api.schemas.errors import errors
 from scheduler.store import events, queues, tokens
 from scheduler.store.tables import TokenRow
 
-router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"], responses=errors(401, 403, 503))
 
 
-@router.post("", response_model=TokenPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=TokenPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 404, 413),
+)
 def create_token(body: TokenCreate, session: SessionDep, _: AdminDep) -> TokenPublic:
     """Make a token; its clear text appears in this reply only."""
     if body.kind == "user":
@@ -45,9 +53,14 @@ def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
     return [_public(row) for row in tokens.list_live(session)]
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409)
+)
 def revoke_token(
-    token_id: int, session: SessionDep, _: AdminDep, request: Request
+    token_id: Annotated[int, Path(ge=1, le=INT64_MAX)],
+    session: SessionDep,
+    _: AdminDep,
+    request: Request,
 ) -> Response:
     now = time.time()
     if not tokens.revoke(session, token_id, now=now):

@@ -6,15 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.common import NodeName
+from api.schemas.common import INT64_MAX, Int64, NodeName, Text
 
 
 class GpuSpec(BaseModel):
     index: int = Field(ge=0, le=1023)
-    uuid: str = Field(max_length=96)
-    model: str = Field(max_length=64)
+    uuid: Text = Field(max_length=96)
+    model: Text = Field(max_length=64)
     memory_mib: int = Field(ge=0, le=100_000_000)
-    compute_capability: str = Field(default="", max_length=16)
+    compute_capability: Text = Field(default="", max_length=16)
     mig_mode: bool = False
 
 
@@ -22,7 +22,7 @@ class NodeSpec(BaseModel):
     name: NodeName
     cpu_millis: int = Field(ge=0, le=1_000_000_000)
     memory_mib: int = Field(ge=0, le=1_000_000_000_000)
-    labels: dict[str, str] = Field(default_factory=dict, max_length=256)
+    labels: dict[Text, Text] = Field(default_factory=dict, max_length=256)
     enforcement: Literal["none", "watchdog", "mps"] = "none"
     gpus: list[GpuSpec] = Field(default_factory=list, max_length=1024)
 
@@ -36,7 +36,7 @@ class NodeSpec(BaseModel):
 
 
 class JoinTokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ttl_seconds: float = Field(default=86_400.0, gt=0, le=31_536_000, allow_inf_nan=False)
 
@@ -47,7 +47,7 @@ class JoinTokenPublic(BaseModel):
 
 
 class JoinRequest(BaseModel):
-    join_token: str = Field(max_length=256)
+    join_token: Text = Field(max_length=256)
     node: NodeSpec
 
 
@@ -57,10 +57,10 @@ class JoinReply(BaseModel):
 
 
 class ProcessSample(BaseModel):
-    pid: int
-    memory_mib: float = 0
-    job_id: str | None = None
-    replica: int | None = None
+    pid: int = Field(ge=0, le=INT64_MAX)
+    memory_mib: float = Field(default=0, ge=0, le=1e15, allow_inf_nan=False)
+    job_id: Text | None = Field(default=None, max_length=32)
+    replica: int | None = Field(default=None, ge=0, le=100_000)
 
 
 class GpuSample(BaseModel):
@@ -69,30 +69,30 @@ class GpuSample(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     index: int = Field(ge=0, le=1023)
-    uuid: str = Field(default="", max_length=96)
+    uuid: Text = Field(default="", max_length=96)
     utilization: float | None = Field(default=None, allow_inf_nan=False)
-    memory_used_mib: int | None = None
+    memory_used_mib: int | None = Field(default=None, ge=0, le=INT64_MAX)
     temperature_c: float | None = Field(default=None, allow_inf_nan=False)
     power_w: float | None = Field(default=None, allow_inf_nan=False)
-    sm_clock_mhz: int | None = None
-    mem_clock_mhz: int | None = None
-    ecc_double_bit: int = 0
-    xid_errors: list[int] = Field(default_factory=list)
+    sm_clock_mhz: Int64 | None = None
+    mem_clock_mhz: Int64 | None = None
+    ecc_double_bit: Int64 = 0
+    xid_errors: list[Int64] = Field(default_factory=list, max_length=10_000)
     healthy: bool = True
-    health_reason: str = ""
-    processes: list[ProcessSample] = Field(default_factory=list)
+    health_reason: Text = Field(default="", max_length=10_000)
+    processes: list[ProcessSample] = Field(default_factory=list, max_length=10_000)
 
 
 class ReplicaReport(BaseModel):
-    job_id: str = Field(max_length=32)
-    replica: int = Field(ge=0)
+    job_id: Text = Field(max_length=32)
+    replica: int = Field(ge=0, le=100_000)
     state: Literal["running", "succeeded", "failed", "lost", "killed"]
-    pid: int | None = None
-    exit_code: int | None = None
+    pid: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    exit_code: Int64 | None = None
     started_at: float | None = Field(default=None, allow_inf_nan=False)
     finished_at: float | None = Field(default=None, allow_inf_nan=False)
     over_grant: bool = False
-    message: str = Field(default="", max_length=10_000)
+    message: Text = Field(default="", max_length=10_000)
 
 
 class Heartbeat(BaseModel):
@@ -129,11 +129,11 @@ class HeartbeatReply(BaseModel):
 class TokenCreate(BaseModel):
     """A user or admin token; a user token is limited to `queues`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: Literal["admin", "user"]
-    name: str = Field(min_length=1, max_length=128)
-    queues: list[str] = Field(default_factory=list, max_length=1000)
+    name: Text = Field(min_length=1, max_length=128)
+    queues: list[Text] = Field(default_factory=list, max_length=1000)
 
 
 class TokenPublic(BaseModel):

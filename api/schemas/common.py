@@ -1,11 +1,68 @@
-"""Field types shared by several schema families."""
+"""Field types shared by several schema families.
+
+Every string the API stores passes `Text` (no NUL, no lone surrogate: PostgreSQL refuses the
+first, UTF-8 the second, and a runner cannot exec either); every integer is bounded to what a
+signed 64-bit column holds, or tighter; numbers are strict (`true` is not 1).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+GPU_STEP = 0.001
+"""The smallest GPU share: requests and quotas are counted in thousandths of a GPU."""
+
+
+def check_text(value: str) -> str:
+    """The value, unless it holds a character no store or process can take."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = value[error.start]
+        raise ValueError(
+            f"must be valid Unicode: a lone surrogate (\\u{ord(bad):04x}) at {error.start}"
+        ) from None
+    return value
+
+
+def check_thousandths(value: float) -> float:
+    """The value, unless it is finer than a thousandth of a GPU (then it would be rounded)."""
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number; got {value}")
+    if value != 0 and abs(value) < GPU_STEP:
+        raise ValueError(
+            f"GPUs are counted in thousandths: the smallest amount above 0 is {GPU_STEP}; "
+            f"got {value}"
+        )
+    if abs(value * 1000 - round(value * 1000)) > 1e-6:
+        raise ValueError(f"GPUs are counted in thousandths; {value} is finer")
+    return value
+
+
+class StrictBody(BaseModel):
+    """A request body: unknown fields refused, numbers and booleans strict (`true` is not 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Text = Annotated[str, AfterValidator(check_text)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[
+    str,
+    Field(
+        pattern=ENV_NAME,
+        max_length=256,
+        description="An environment variable name: a letter or '_', then letters, digits or '_'.",
+    ),
+]
 QueueName = Annotated[
     str,
     Field(
@@ -20,4 +77,15 @@ NodeName = Annotated[
         description="Letters, digits, '.', '_' or '-'; at most 253 characters.",
     ),
 ]
-GpuCount = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+GpuCount = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="GPUs, in thousandths (0.001 is the smallest amount above 0).",
+        # Said in the schema; checked by check_thousandths, whose message says the rule.
+        json_schema_extra={"multipleOf": GPU_STEP},
+    ),
+    AfterValidator(check_thousandths),
+]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from api.schemas.common import GpuCount, QueueName
+from api.schemas.common import GpuCount, QueueName, StrictBody
 
 
-class QueueCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QueueCreate(StrictBody):
     name: QueueName
     parent: QueueName | None = None
     deserved_gpus: GpuCount = 0.0
@@ -18,10 +16,8 @@ class QueueCreate(BaseModel):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
 
 
-class QueueUpdate(BaseModel):
+class QueueUpdate(StrictBody):
     """Fields to change; absent fields stay as they are (`limit_gpus: null` removes the limit)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     parent: QueueName | None = None
     deserved_gpus: GpuCount | None = None
