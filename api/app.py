@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from api import openapi
 from api.auth import PrincipalCache
 from api.batching import SubmitBatcher
 from api.limits import BodyLimitMiddleware
@@ -90,6 +91,7 @@ def create_app(
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(OperationalError, _unavailable)
+    openapi.install(app)
     return app
 
 

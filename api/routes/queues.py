@@ -78,7 +78,7 @@ def update_queue(
     if "parent" in changes and changes["parent"] is not None:
         if queues.is_ancestor(session, name, changes["parent"]):
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                status.HTTP_409_CONFLICT,
                 f"queue {changes['parent']!r} is {name!r} or below it: the tree would loop",
             )
         _check_parent(session, changes["parent"])
@@ -125,9 +125,7 @@ def _existing(session: SessionDep, name: str) -> QueueRow:
 
 def _check_parent(session: SessionDep, parent: str) -> None:
     if queues.get(session, parent) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"parent queue {parent!r} does not exist"
-        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"parent queue {parent!r} does not exist")
     holds = session.scalar(select(func.count()).select_from(JobRow).where(JobRow.queue == parent))
     if holds:
         raise HTTPException(

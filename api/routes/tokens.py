@@ -33,7 +33,7 @@ def create_token(body: TokenCreate, session: SessionDep, _: AdminDep) -> TokenPu
         missing = [name for name in body.queues if queues.get(session, name) is None]
         if missing:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"no such queue(s): {', '.join(missing)}"
+                status.HTTP_404_NOT_FOUND, f"no such queue(s): {', '.join(map(repr, missing))}"
             )
     now = time.time()
     raw, row = tokens.create(
