@@ -11,10 +11,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from api import openapi
 from api.auth import PrincipalCache
@@ -88,6 +91,7 @@ def create_app(
         BodyLimitMiddleware, limit=settings.max_body_bytes, log_limit=settings.max_log_upload_bytes
     )
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(OperationalError, _unavailable)
@@ -115,6 +119,23 @@ async def _unstorable(_: Request, error: Exception) -> JSONResponse:
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", error)
     return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's answer, except that a 405 lists every method of the path in `Allow` (Starlette
+    lists those of the first route that matched the path only)."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        path = request.url.path
+        methods = sorted(
+            method.upper()
+            for template, operations in request.app.openapi()["paths"].items()
+            if compile_path(template)[0].match(path)
+            for method in operations
+        )
+        if methods:
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(methods)}
+    return await http_exception_handler(request, error)
 
 
 async def _invalid(_: Request, error: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from api.schemas.errors import ValidationErrorPublic
 
 _FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+_ERROR = "#/components/schemas/ErrorPublic"
 _OURS = "#/components/schemas/ValidationErrorPublic"
 
 
@@ -38,6 +39,7 @@ def _replace_422(schema: dict[str, Any]) -> None:
     components["ValidationErrorPublic"] = ours
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            _errors_are_json(operation.get("responses", {}))
             declared = operation.get("responses", {}).get("422")
             if declared is None:
                 continue
@@ -51,3 +53,14 @@ def _replace_422(schema: dict[str, Any]) -> None:
     # FastAPI's own list-only shapes are no longer referenced.
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+
+
+def _errors_are_json(responses: dict[str, Any]) -> None:
+    """Errors are JSON also on routes whose success is text (FastAPI gives them its type)."""
+    for code, declared in responses.items():
+        content = declared.get("content", {})
+        if not code.startswith(("4", "5")) or "application/json" in content:
+            continue
+        for media_type, body in list(content.items()):
+            if body.get("schema", {}).get("$ref") in (_ERROR, _FASTAPI_422):
+                content["application/json"] = content.pop(media_type)

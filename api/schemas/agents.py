@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.schemas.common import INT64_MAX, Int64, NodeName, Text
+from api.schemas.common import INT64_MAX, Int64, NodeName, Text, Whole, as_whole
+
+# Strict like the user-facing bodies (`true` is not 1, "1" is not 1); Whole still takes 2.0.
+_WIRE = ConfigDict(strict=True)
 
 
 class GpuSpec(BaseModel):
-    index: int = Field(ge=0, le=1023)
+    model_config = _WIRE
+
+    index: Whole = Field(ge=0, le=1023)
     uuid: Text = Field(max_length=96)
     model: Text = Field(max_length=64)
-    memory_mib: int = Field(ge=0, le=100_000_000)
+    memory_mib: Whole = Field(ge=0, le=100_000_000)
     compute_capability: Text = Field(default="", max_length=16)
     mig_mode: bool = False
 
 
 class NodeSpec(BaseModel):
+    model_config = _WIRE
+
     name: NodeName
-    cpu_millis: int = Field(ge=0, le=1_000_000_000)
-    memory_mib: int = Field(ge=0, le=1_000_000_000_000)
+    cpu_millis: Whole = Field(ge=0, le=1_000_000_000)
+    memory_mib: Whole = Field(ge=0, le=1_000_000_000_000)
     labels: dict[Text, Text] = Field(default_factory=dict, max_length=256)
     enforcement: Literal["none", "watchdog", "mps"] = "none"
     gpus: list[GpuSpec] = Field(default_factory=list, max_length=1024)
@@ -47,6 +54,8 @@ class JoinTokenPublic(BaseModel):
 
 
 class JoinRequest(BaseModel):
+    model_config = _WIRE
+
     join_token: Text = Field(max_length=256)
     node: NodeSpec
 
@@ -57,21 +66,23 @@ class JoinReply(BaseModel):
 
 
 class ProcessSample(BaseModel):
-    pid: int = Field(ge=0, le=INT64_MAX)
+    model_config = _WIRE
+
+    pid: Whole = Field(ge=0, le=INT64_MAX)
     memory_mib: float = Field(default=0, ge=0, le=1e15, allow_inf_nan=False)
     job_id: Text | None = Field(default=None, max_length=32)
-    replica: int | None = Field(default=None, ge=0, le=100_000)
+    replica: Annotated[int, Field(ge=0, le=100_000), as_whole] | None = None
 
 
 class GpuSample(BaseModel):
     """The latest reading of one GPU; unknown extra fields are kept with the sample."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    index: int = Field(ge=0, le=1023)
+    index: Whole = Field(ge=0, le=1023)
     uuid: Text = Field(default="", max_length=96)
     utilization: float | None = Field(default=None, allow_inf_nan=False)
-    memory_used_mib: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    memory_used_mib: Annotated[int, Field(ge=0, le=INT64_MAX), as_whole] | None = None
     temperature_c: float | None = Field(default=None, allow_inf_nan=False)
     power_w: float | None = Field(default=None, allow_inf_nan=False)
     sm_clock_mhz: Int64 | None = None
@@ -84,10 +95,12 @@ class GpuSample(BaseModel):
 
 
 class ReplicaReport(BaseModel):
+    model_config = _WIRE
+
     job_id: Text = Field(max_length=32)
-    replica: int = Field(ge=0, le=100_000)
+    replica: Whole = Field(ge=0, le=100_000)
     state: Literal["running", "succeeded", "failed", "lost", "killed"]
-    pid: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    pid: Annotated[int, Field(ge=0, le=INT64_MAX), as_whole] | None = None
     exit_code: Int64 | None = None
     started_at: float | None = Field(default=None, allow_inf_nan=False)
     finished_at: float | None = Field(default=None, allow_inf_nan=False)
@@ -96,6 +109,8 @@ class ReplicaReport(BaseModel):
 
 
 class Heartbeat(BaseModel):
+    model_config = _WIRE
+
     node: NodeSpec
     telemetry: list[GpuSample] = Field(default_factory=list, max_length=1024)
     replicas: list[ReplicaReport] = Field(default_factory=list, max_length=10_000)
@@ -127,13 +142,28 @@ class HeartbeatReply(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    """A user or admin token; a user token is limited to `queues`."""
+    """A user or admin token; a user token is limited to `queues` (at least one)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"kind": {"const": "admin"}}},
+                {"properties": {"queues": {"minItems": 1}}, "required": ["queues"]},
+            ]
+        },
+    )
 
     kind: Literal["admin", "user"]
     name: Text = Field(min_length=1, max_length=128)
     queues: list[Text] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _user_has_queues(self) -> TokenCreate:
+        if self.kind == "user" and not self.queues:
+            raise ValueError("a user token needs at least one queue")
+        return self
 
 
 class TokenPublic(BaseModel):

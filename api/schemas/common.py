@@ -8,9 +8,9 @@ signed 64-bit column holds, or tighter; numbers are strict (`true` is not 1).
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -46,6 +46,14 @@ def check_thousandths(value: float) -> float:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    """2 for 2.0 (JSON and its schema's `integer` do not tell them apart); anything else, such
+    as `true` or 2.5, is left for the strict check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class StrictBody(BaseModel):
     """A request body: unknown fields refused, numbers and booleans strict (`true` is not 1)."""
 
@@ -53,7 +61,12 @@ class StrictBody(BaseModel):
 
 
 Text = Annotated[str, AfterValidator(check_text)]
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+as_whole = BeforeValidator(_whole_number)
+"""Metadata for `Annotated[int, Field(bounds), as_whole]` where the int is optional: bounds
+must come before the validator or the schema loses them (pydantic writes a bare `ge`)."""
+Whole = Annotated[int, as_whole]
+"""An integer in a StrictBody: 3 and 3.0 are accepted, `true`, "3" and 3.5 are not."""
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX), as_whole]
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[
     str,

@@ -7,7 +7,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from api.schemas.common import ENV_NAME, GPU_STEP, EnvName, QueueName, StrictBody, Text, check_thousandths
+from api.schemas.common import (
+    ENV_NAME,
+    GPU_STEP,
+    EnvName,
+    QueueName,
+    StrictBody,
+    Text,
+    Whole,
+    as_whole,
+    check_thousandths,
+)
 
 JobStatusName = Literal["pending", "running", "succeeded", "failed", "preempted", "cancelled"]
 _GPUS_RULE = "gpus must be a fraction in (0, 1) or a whole number >= 1"
@@ -37,11 +47,11 @@ class JobCreate(StrictBody):
 
     queue: QueueName
     gpus: Annotated[float | None, WithJsonSchema(_GPUS_SCHEMA)] = None
-    gpu_memory_mib: int | None = Field(default=None, ge=1, le=10_000_000)
-    cpu_millis: int = Field(default=0, ge=0, le=100_000_000)
-    memory_mib: int = Field(default=0, ge=0, le=1_000_000_000)
-    replicas: int = Field(default=1, ge=1, le=10_000)
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    gpu_memory_mib: Annotated[int, Field(ge=1, le=10_000_000), as_whole] | None = None
+    cpu_millis: Whole = Field(default=0, ge=0, le=100_000_000)
+    memory_mib: Whole = Field(default=0, ge=0, le=1_000_000_000)
+    replicas: Whole = Field(default=1, ge=1, le=10_000)
+    priority: Whole = Field(default=0, ge=-1_000_000, le=1_000_000)
     preemptible: bool = True
     requeue: bool = True
     command: list[Text] = Field(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
-from api.schemas.common import GpuCount, QueueName, StrictBody
+from api.schemas.common import GpuCount, QueueName, StrictBody, Whole, as_whole
 
 
 class QueueCreate(StrictBody):
@@ -13,7 +15,7 @@ class QueueCreate(StrictBody):
     deserved_gpus: GpuCount = 0.0
     limit_gpus: GpuCount | None = None
     over_quota_weight: float = Field(default=1.0, ge=0, le=1_000_000, allow_inf_nan=False)
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    priority: Whole = Field(default=0, ge=-1_000_000, le=1_000_000)
 
 
 class QueueUpdate(StrictBody):
@@ -23,7 +25,7 @@ class QueueUpdate(StrictBody):
     deserved_gpus: GpuCount | None = None
     limit_gpus: GpuCount | None = None
     over_quota_weight: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
-    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000), as_whole] | None = None
 
 
 class QueuePublic(BaseModel):

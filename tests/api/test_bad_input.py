@@ -121,6 +121,32 @@ def test_huge_integers_in_a_heartbeat_get_422(api: Api, report: dict[str, Any]) 
     assert api.client.get("/v1/queues", headers=api.admin).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "report", [{"over_grant": 0}, {"pid": "12"}, {"replica": True}, {"pid": 12.5}]
+)
+def test_a_heartbeat_is_strict_too(api: Api, report: dict[str, Any]) -> None:
+    agent = api.join("node-a")
+    replica = {"job_id": "j1", "replica": 0, "state": "running", **report}
+    reply = api.client.post(
+        "/v1/agents/node-a/heartbeat",
+        json={"node": node_spec("node-a"), "replicas": [replica]},
+        headers=agent,
+    )
+    assert reply.status_code == 422, reply.text
+
+
+def test_whole_floats_are_integers(api: Api) -> None:
+    """JSON (and its schema's `integer`) does not tell 2 from 2.0; an agent may send either."""
+    api.queue("vision")
+    reply = api.client.post("/v1/jobs", json=_job(replicas=2.0, cpu_millis=1000.0), headers=api.admin)
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["replicas"] == 2
+    agent = api.join("node-a")
+    spec = {**node_spec("node-a"), "cpu_millis": 64000.0}
+    reply = api.client.post("/v1/agents/node-a/heartbeat", json={"node": spec}, headers=agent)
+    assert reply.status_code == 200, reply.text
+
+
 def test_huge_telemetry_integers_get_422(api: Api) -> None:
     agent = api.join("node-a")
     sample = {"index": 0, "memory_used_mib": 2**70, "processes": [{"pid": 2**70}]}

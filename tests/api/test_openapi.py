@@ -97,3 +97,26 @@ def test_a_missing_queue_is_404_not_a_422_the_schema_cannot_explain(api: Api) ->
         "/v1/jobs", json={"queue": "nope", "gpus": 1, "command": ["x"]}, headers=api.admin
     )
     assert reply.status_code == 404 and "queue 'nope' does not exist" in reply.json()["detail"]
+
+
+def test_every_bound_is_a_json_schema_keyword(api: Api) -> None:
+    """pydantic writes a bare `ge`/`le` (no keyword: no bound) for some optional integers."""
+    raw: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            raw.extend(f"{where}.{key}" for key in ("ge", "le", "gt", "lt") if key in node)
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for n, value in enumerate(node):
+                walk(value, f"{where}[{n}]")
+
+    walk(_document(api), "$")
+    assert raw == []
+
+
+def test_a_405_lists_every_method_of_the_path(api: Api) -> None:
+    reply = api.client.put("/v1/queues/vision", headers=api.admin)
+    assert reply.status_code == 405
+    assert reply.headers["allow"] == "DELETE, GET, PATCH"
