@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api import capacity
 from api.auth import Principal, forbidden
-from api.deps import PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
+from api.deps import JobIdPath, PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
 from api.schemas.errors import errors
 from api.schemas.jobs import ExplainPublic, JobCreate, JobPublic, JobStatusName
 from api.submission import prepare
@@ -53,7 +53,7 @@ def list_jobs(
     session: SessionDep,
     principal: PersonDep,
     response: Response,
-    queue: Annotated[str | None, Query(max_length=64)] = None,
+    queue: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
     status_: Annotated[JobStatusName | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -75,14 +75,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=errors(404))
-def get_job(job_id: str, session: SessionDep, principal: PersonDep) -> JobPublic:
+def get_job(job_id: JobIdPath, session: SessionDep, principal: PersonDep) -> JobPublic:
     job = visible_job(session, principal, job_id, "read")
     return job_public(job, allocations.of_jobs(session, [job.id]).get(job.id, []))
 
 
 @router.delete("/{job_id}", response_model=JobPublic, responses=errors(404, 409))
 def cancel_job(
-    job_id: str, session: SessionDep, principal: PersonDep, wakeup: WakeupDep
+    job_id: JobIdPath, session: SessionDep, principal: PersonDep, wakeup: WakeupDep
 ) -> JobPublic:
     """Cancel a pending or running job (cancelling a cancelled job is a no-op)."""
     job = visible_job(session, principal, job_id, "cancel")
@@ -100,7 +100,7 @@ def cancel_job(
 
 
 @router.get("/{job_id}/explain", response_model=ExplainPublic, responses=errors(404))
-def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> ExplainPublic:
+def explain_job(job_id: JobIdPath, session: SessionDep, principal: PersonDep) -> ExplainPublic:
     """Why the job waits (the last cycle's ranked reasons) or where it runs."""
     job = visible_job(session, principal, job_id, "explain")
     held = allocations.of_jobs(session, [job.id]).get(job.id, [])
@@ -128,7 +128,7 @@ def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> Expla
 
 @router.get("/{job_id}/logs", response_class=PlainTextResponse, responses=errors(404))
 def job_logs(
-    job_id: str,
+    job_id: JobIdPath,
     session: SessionDep,
     principal: PersonDep,
     settings: SettingsDep,

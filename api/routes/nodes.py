@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from api.deps import AdminDep, RedisDep, SessionDep, WakeupDep, forget_principals
+from api.deps import AdminDep, NamePath, RedisDep, SessionDep, WakeupDep, forget_principals
 from api.schemas.errors import errors
 from api.schemas.nodes import NodePublic
 from api.views import node_public
@@ -26,26 +26,26 @@ def list_nodes(session: SessionDep, _: AdminDep, redis: RedisDep) -> list[NodePu
 
 
 @router.get("/{name}", response_model=NodePublic, responses=errors(404))
-def get_node(name: str, session: SessionDep, _: AdminDep, redis: RedisDep) -> NodePublic:
+def get_node(name: NamePath, session: SessionDep, _: AdminDep, redis: RedisDep) -> NodePublic:
     row = _existing(session, name)
     live = redis.telemetry([name]).get(name) if redis is not None else None
     return node_public(row, nodes.gpus_of(session, [name]).get(name, []), live)
 
 
 @router.post("/{name}/cordon", response_model=NodePublic, responses=errors(404))
-def cordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
+def cordon(name: NamePath, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
     """Place nothing new on the node; what runs there keeps running."""
     return _set_cordon(session, wakeup, name, cordoned=True)
 
 
 @router.post("/{name}/uncordon", response_model=NodePublic, responses=errors(404))
-def uncordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
+def uncordon(name: NamePath, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
     return _set_cordon(session, wakeup, name, cordoned=False)
 
 
 @router.delete("/{name}/token", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 def revoke_node_token(
-    name: str, session: SessionDep, _: AdminDep, request: Request
+    name: NamePath, session: SessionDep, _: AdminDep, request: Request
 ) -> Response:
     """Revoke the node's agent token(s); the agent must join again."""
     _existing(session, name)

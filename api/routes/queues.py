@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import func, select
 
 from api.auth import forbidden
-from api.deps import AdminDep, PersonDep, SessionDep, WakeupDep
+from api.deps import AdminDep, NamePath, PersonDep, SessionDep, WakeupDep
 from api.schemas.errors import errors
 from api.schemas.queues import QueueCreate, QueuePublic, QueueUpdate
 from api.views import queue_public
@@ -30,7 +30,7 @@ def list_queues(session: SessionDep, principal: PersonDep) -> list[QueuePublic]:
 
 
 @router.get("/{name}", response_model=QueuePublic, responses=errors(404))
-def get_queue(name: str, session: SessionDep, principal: PersonDep) -> QueuePublic:
+def get_queue(name: NamePath, session: SessionDep, principal: PersonDep) -> QueuePublic:
     if not principal.may_use_queue(name):
         raise forbidden(f"read queue {name!r}")
     row = _existing(session, name)
@@ -71,7 +71,7 @@ def create_queue(
 
 @router.patch("/{name}", response_model=QueuePublic, responses=errors(400, 404, 409, 413))
 def update_queue(
-    name: str, body: QueueUpdate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
+    name: NamePath, body: QueueUpdate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
 ) -> QueuePublic:
     row = _existing(session, name)
     changes = body.model_dump(exclude_unset=True)
@@ -101,7 +101,7 @@ def update_queue(
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
-def delete_queue(name: str, session: SessionDep, _: AdminDep) -> Response:
+def delete_queue(name: NamePath, session: SessionDep, _: AdminDep) -> Response:
     row = _existing(session, name)
     if queues.children(session, name):
         raise HTTPException(status.HTTP_409_CONFLICT, f"queue {name!r} has child queues")

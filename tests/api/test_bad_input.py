@@ -248,3 +248,13 @@ def test_a_gang_that_fits_the_cluster_is_not_called_unresolvable(api: Api) -> No
     reply = api.client.post("/v1/jobs", json=_job(gpus=8, replicas=2), headers=api.admin)
     explain = api.client.get(f"/v1/jobs/{reply.json()['id']}/explain", headers=api.admin).json()
     assert explain["reason"] is None or explain["reason"]["kind"] != "unresolvable"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/jobs/%00", "/v1/jobs/a%00/explain", "/v1/queues/%00", "/v1/nodes/%00", "/v1/jobs?queue=%00"],
+)
+def test_a_nul_in_a_path_or_query_is_422_on_both_databases(api: Api, path: str) -> None:
+    reply = api.client.get(path, headers=api.admin)
+    assert reply.status_code == 422, reply.text
+    assert api.client.get("/v1/queues", headers=api.admin).status_code == 200
