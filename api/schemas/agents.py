@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.schemas.common import INT64_MAX, Int64, NodeName, Text, Whole, as_whole
+from api.schemas.common import (
+    INT64_MAX,
+    Int64,
+    NodeName,
+    Text,
+    Whole,
+    as_whole,
+    check_json_text,
+)
 
 # Strict like the user-facing bodies (`true` is not 1, "1" is not 1); Whole still takes 2.0.
 _WIRE = ConfigDict(strict=True)
@@ -92,6 +100,13 @@ class GpuSample(BaseModel):
     healthy: bool = True
     health_reason: Text = Field(default="", max_length=10_000)
     processes: list[ProcessSample] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _extras_are_text(self) -> GpuSample:
+        for key, value in (self.model_extra or {}).items():
+            check_json_text(key, "a field name")
+            check_json_text(value, key)
+        return self
 
 
 class ReplicaReport(BaseModel):

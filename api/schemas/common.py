@@ -32,6 +32,22 @@ def check_text(value: str) -> str:
     return value
 
 
+def check_json_text(value: Any, where: str) -> None:
+    """Raise unless every string (key or value) in a JSON-shaped `value` passes check_text."""
+    if isinstance(value, str):
+        try:
+            check_text(value)
+        except ValueError as error:
+            raise ValueError(f"{where} {error}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json_text(key, f"{where} (a key)")
+            check_json_text(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            check_json_text(item, f"{where}[{n}]")
+
+
 def check_thousandths(value: float) -> float:
     """The value, unless it is finer than a thousandth of a GPU (then it would be rounded)."""
     if not math.isfinite(value):

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from scheduler.core.model import GpuGrant, ReplicaPlacement
 from scheduler.store.db import session_factory
 from scheduler.store.tables import JobRow, QueueRow
 from tests.api.conftest import Api, node_spec
+from tests.api.test_agents import _bind
 
 
 def _job(**fields: Any) -> dict[str, Any]:
@@ -145,6 +147,37 @@ def test_whole_floats_are_integers(api: Api) -> None:
     spec = {**node_spec("node-a"), "cpu_millis": 64000.0}
     reply = api.client.post("/v1/agents/node-a/heartbeat", json={"node": spec}, headers=agent)
     assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.parametrize(
+    "extra", [{"vendor": "a\x00"}, {"vendor": {"k\x00": 1}}, {"vendor": ["\ud800"]}]
+)
+def test_a_nul_in_extra_telemetry_fields_gets_422(api: Api, extra: dict[str, Any]) -> None:
+    agent = api.join("node-a")
+    text = json.dumps({"node": node_spec("node-a"), "telemetry": [{"index": 0, **extra}]})
+    reply = api.client.post(
+        "/v1/agents/node-a/heartbeat",
+        content=text.encode(),
+        headers={**agent, "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 422, reply.text
+    assert "vendor" in reply.text
+
+
+def test_a_chunked_log_upload_over_the_limit_gets_413(api: Api) -> None:
+    agent = api.join("node-a")
+    api.queue("vision")
+    job = api.client.post("/v1/jobs", json=_job(), headers=api.admin).json()
+    _bind(api, job["id"], (ReplicaPlacement(0, "node-a", (GpuGrant(0, 500),)),))
+    limit = api.settings.max_log_upload_bytes
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    path = f"/v1/agents/node-a/logs/{job['id']}/0"
+    reply = api.client.post(path, content=chunks(), headers=agent)
+    assert reply.status_code == 413, reply.text
 
 
 def test_huge_telemetry_integers_get_422(api: Api) -> None:
