@@ -11,11 +11,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
+from api import openapi
 from api.auth import PrincipalCache
 from api.batching import SubmitBatcher
 from api.limits import BodyLimitMiddleware
@@ -88,9 +92,11 @@ def create_app(
         BodyLimitMiddleware, limit=settings.max_body_bytes, log_limit=settings.max_log_upload_bytes
     )
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(OperationalError, _unavailable)
+    openapi.install(app)
     return app
 
 
@@ -116,17 +122,40 @@ async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503)
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's answer, except that a 405 lists every method of the path in `Allow` (Starlette
+    lists those of the first route that matched the path only)."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        path = request.url.path
+        methods = sorted(
+            method.upper()
+            for template, operations in request.app.openapi()["paths"].items()
+            if compile_path(template)[0].match(path)
+            for method in operations
+        )
+        if methods:
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(methods)}
+    return await http_exception_handler(request, error)
+
+
 async def _invalid(_: Request, error: Exception) -> JSONResponse:
-    """422 with pydantic's messages; inputs like NaN are shown as text so the reply is JSON."""
+    """422 with pydantic's messages; inputs the reply cannot carry are shown as text."""
     errors = error.errors() if isinstance(error, RequestValidationError) else []
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+    return JSONResponse({"detail": jsonable_encoder(_json_safe(errors))}, status_code=422)
 
 
 def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinity as text, and lone surrogates and raw bytes escaped (UTF-8
+    JSON can carry neither: the reply itself would fail to encode)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {_json_safe(str(k)): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -37,6 +37,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+# Ids and names in a path: no NUL (PostgreSQL would answer 422 where SQLite finds nothing).
+_NO_NUL = r"^[^\x00]+$"
+JobIdPath = Annotated[str, Path(max_length=64, pattern=_NO_NUL, description="A job id.")]
+NamePath = Annotated[str, Path(max_length=253, pattern=_NO_NUL, description="A name.")]
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:

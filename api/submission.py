@@ -26,7 +26,8 @@ from scheduler.core.model import gpus_to_milli, milli_to_gpus
 from scheduler.store import allocations, jobs, nodes, queues
 from scheduler.store.tables import JobRow
 
-_422 = status.HTTP_422_UNPROCESSABLE_CONTENT
+_404 = status.HTTP_404_NOT_FOUND
+_409 = status.HTTP_409_CONFLICT
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +147,16 @@ def submit(session: Session, prepared: Prepared) -> Submitted:
 
 
 def check(session: Session, body: JobCreate, leaf: bool | None) -> None:
-    """422 unless the queue exists and is a leaf (`leaf`: None when missing) and a node fits."""
+    """404 unless the queue exists (`leaf`: None when missing), 409 unless it is a leaf and a
+    node fits: the body is well formed (its schema says so), the stored state refuses it."""
     name = body.queue
     if leaf is None:
         raise HTTPException(
-            _422, f"queue {name!r} does not exist (list queues with GET /v1/queues)"
+            _404, f"queue {name!r} does not exist (list queues with GET /v1/queues)"
         )
     if not leaf:
         raise HTTPException(
-            _422, f"queue {name!r} has child queues; submit to one of its leaf queues"
+            _409, f"queue {name!r} has child queues; submit to one of its leaf queues"
         )
     _check_fits(body, _largest(session))
 
@@ -178,7 +180,7 @@ def _largest(session: Session) -> nodes.Largest:
 
 
 def _check_fits(body: JobCreate, largest: nodes.Largest) -> None:
-    """422 when no node could ever hold one replica (compared with the largest node stored)."""
+    """409 when no node could ever hold one replica (compared with the largest node stored)."""
     if largest.nodes == 0:
         return  # no node has joined yet: the job waits for one
     problems = []
@@ -199,4 +201,4 @@ def _check_fits(body: JobCreate, largest: nodes.Largest) -> None:
             f"{body.memory_mib} MiB of memory, but the largest node has {largest.memory_mib}"
         )
     if problems:
-        raise HTTPException(_422, "the request is larger than any node: " + "; ".join(problems))
+        raise HTTPException(_409, "the request is larger than any node: " + "; ".join(problems))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,16 +31,22 @@ from api.schemas.agents import (
     JoinTokenPublic,
     NodeSpec,
 )
+from api.schemas.common import INT64_MAX
+from api.schemas.errors import errors
 from scheduler.inventory import GpuInventory, NodeInventory
 from scheduler.service import heartbeat, logs
 from scheduler.store import events, nodes, tokens
 from scheduler.store.tables import EventRow, JobRow, ReplicaRow
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
-MAX_OFFSET = 1 << 62
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=errors(401, 503))
 
 
-@router.post("/join-tokens", response_model=JoinTokenPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/join-tokens",
+    response_model=JoinTokenPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 403, 413),
+)
 def create_join_token(
     session: SessionDep, _: AdminDep, body: JoinTokenCreate | None = None
 ) -> JoinTokenPublic:
@@ -66,7 +72,12 @@ def create_join_token(
     )
 
 
-@router.post("/join", response_model=JoinReply, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/join",
+    response_model=JoinReply,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 409, 413),
+)
 def join(
     body: JoinRequest, session: SessionDep, wakeup: WakeupDep, request: Request
 ) -> JoinReply:
@@ -129,7 +140,9 @@ def _may_take_name(session: Session, *, name: str, replace: bool, allowed: bool)
         )
 
 
-@router.post("/{node}/heartbeat", response_model=HeartbeatReply)
+@router.post(
+    "/{node}/heartbeat", response_model=HeartbeatReply, responses=errors(400, 403, 413)
+)
 def post_heartbeat(
     node: str,
     body: Heartbeat,
@@ -172,16 +185,16 @@ def post_heartbeat(
     )
 
 
-@router.post("/{node}/logs/{job_id}/{replica}")
+@router.post("/{node}/logs/{job_id}/{replica}", responses=errors(403, 404, 409, 413))
 async def upload_logs(
     node: str,
     job_id: str,
-    replica: int,
+    replica: Annotated[int, Path(ge=0, le=100_000)],
     request: Request,
     session: ReadSessionDep,
     _: AgentDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     attempt: Annotated[int | None, Query(ge=1, le=MAX_ATTEMPT)] = None,
 ) -> dict[str, int]:
     """Append raw log bytes of one attempt (default: the replica's current one) starting at

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import SessionDep
+from api.schemas.errors import errors
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import gauges
 
@@ -20,7 +21,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=errors(503))
 def readyz(session: SessionDep) -> Response:
     """The store answers (503 otherwise)."""
     try:
@@ -30,7 +31,7 @@ def readyz(session: SessionDep) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=errors(503))
 def metrics(request: Request, session: SessionDep) -> Response:
     """Prometheus text format."""
     service_metrics: ServiceMetrics = request.app.state.metrics

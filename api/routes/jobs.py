@@ -9,20 +9,27 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
+from api import capacity
 from api.auth import Principal, forbidden
-from api.deps import PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
+from api.deps import JobIdPath, PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
+from api.schemas.errors import errors
 from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic, JobStatusName
 from api.submission import prepare
 from api.views import allocation_public, event_public, job_public
 from scheduler.core.model import milli_to_gpus
 from scheduler.service import logs
-from scheduler.store import allocations, events, jobs, queues
+from scheduler.store import allocations, events, jobs, nodes, queues
 from scheduler.store.tables import AllocationRow, JobRow
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=errors(401, 403, 503))
 
 
-@router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=JobPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 404, 409, 413),
+)
 async def submit_job(
     body: JobCreate,
     principal: PersonDep,
@@ -47,7 +54,7 @@ def list_jobs(
     session: SessionDep,
     principal: PersonDep,
     response: Response,
-    queue: Annotated[str | None, Query(max_length=64)] = None,
+    queue: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
     status_: Annotated[JobStatusName | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -68,23 +75,23 @@ def list_jobs(
     return [job_public(row, held.get(row.id, [])) for row in rows]
 
 
-@router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, session: SessionDep, principal: PersonDep) -> JobPublic:
+@router.get("/{job_id}", response_model=JobPublic, responses=errors(404))
+def get_job(job_id: JobIdPath, session: SessionDep, principal: PersonDep) -> JobPublic:
     """One job; `allocations` are its GPU shares, or where it last ran once it ended."""
     job = visible_job(session, principal, job_id, "read")
     return job_public(job, placements(session, [job]).get(job.id, []))
 
 
-@router.get("/{job_id}/events", response_model=list[EventPublic])
-def job_events(job_id: str, session: SessionDep, principal: PersonDep) -> list[EventPublic]:
+@router.get("/{job_id}/events", response_model=list[EventPublic], responses=errors(404))
+def job_events(job_id: JobIdPath, session: SessionDep, principal: PersonDep) -> list[EventPublic]:
     """The job's event log, oldest first: submitted, bound, started, ..., its end."""
     job = visible_job(session, principal, job_id, "read")
     return [event_public(row) for row in events.for_job(session, job.id)]
 
 
-@router.delete("/{job_id}", response_model=JobPublic)
+@router.delete("/{job_id}", response_model=JobPublic, responses=errors(404, 409))
 def cancel_job(
-    job_id: str,
+    job_id: JobIdPath,
     session: SessionDep,
     principal: PersonDep,
     wakeup: WakeupDep,
@@ -107,19 +114,25 @@ def cancel_job(
     return job_public(job)
 
 
-@router.get("/{job_id}/explain", response_model=ExplainPublic)
-def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> ExplainPublic:
+@router.get("/{job_id}/explain", response_model=ExplainPublic, responses=errors(404))
+def explain_job(job_id: JobIdPath, session: SessionDep, principal: PersonDep) -> ExplainPublic:
     """Why the job waits (the last cycle's ranked reasons) or where it runs."""
     job = visible_job(session, principal, job_id, "explain")
     held = allocations.of_jobs(session, [job.id]).get(job.id, [])
     rows = queues.list_all(session)
     usage = queues.subtree_usage(rows, queues.usage(session))[job.queue]
     queue = next(row for row in rows if row.name == job.queue)
+    reason = job.reason if job.status == "pending" else None
+    summary = _summary(job, len(held))
+    if job.status == "pending":
+        never = capacity.unresolvable(job, nodes.list_all(session), nodes.gpus_of(session))
+        if never is not None:  # said at once, before (and whatever) the next cycle says
+            reason, summary = never, never["summary"]
     return ExplainPublic(
         id=job.id,
         status=job.status,  # type: ignore[arg-type]
-        summary=_summary(job, len(held)),
-        reason=job.reason if job.status == "pending" else None,
+        summary=summary,
+        reason=reason,
         queue=job.queue,
         queue_deserved_gpus=milli_to_gpus(queue.deserved_milli),
         queue_fair_share_gpus=milli_to_gpus(queue.fair_share_milli or 0),
@@ -128,9 +141,9 @@ def explain_job(job_id: str, session: SessionDep, principal: PersonDep) -> Expla
     )
 
 
-@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses=errors(404))
 def job_logs(
-    job_id: str,
+    job_id: JobIdPath,
     session: SessionDep,
     principal: PersonDep,
     settings: SettingsDep,

@@ -6,13 +6,14 @@ import time
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from api.deps import AdminDep, RedisDep, SessionDep, WakeupDep, forget_principals
+from api.deps import AdminDep, NamePath, RedisDep, SessionDep, WakeupDep, forget_principals
+from api.schemas.errors import errors
 from api.schemas.nodes import NodePublic
 from api.views import node_public
 from scheduler.store import events, nodes, tokens
 from scheduler.store.tables import NodeRow
 
-router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"], responses=errors(401, 403, 503))
 
 
 @router.get("", response_model=list[NodePublic])
@@ -24,27 +25,27 @@ def list_nodes(session: SessionDep, _: AdminDep, redis: RedisDep) -> list[NodePu
     return [node_public(row, gpus.get(row.name, []), live.get(row.name)) for row in rows]
 
 
-@router.get("/{name}", response_model=NodePublic)
-def get_node(name: str, session: SessionDep, _: AdminDep, redis: RedisDep) -> NodePublic:
+@router.get("/{name}", response_model=NodePublic, responses=errors(404))
+def get_node(name: NamePath, session: SessionDep, _: AdminDep, redis: RedisDep) -> NodePublic:
     row = _existing(session, name)
     live = redis.telemetry([name]).get(name) if redis is not None else None
     return node_public(row, nodes.gpus_of(session, [name]).get(name, []), live)
 
 
-@router.post("/{name}/cordon", response_model=NodePublic)
-def cordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
+@router.post("/{name}/cordon", response_model=NodePublic, responses=errors(404))
+def cordon(name: NamePath, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
     """Place nothing new on the node; what runs there keeps running."""
     return _set_cordon(session, wakeup, name, cordoned=True)
 
 
-@router.post("/{name}/uncordon", response_model=NodePublic)
-def uncordon(name: str, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
+@router.post("/{name}/uncordon", response_model=NodePublic, responses=errors(404))
+def uncordon(name: NamePath, session: SessionDep, _: AdminDep, wakeup: WakeupDep) -> NodePublic:
     return _set_cordon(session, wakeup, name, cordoned=False)
 
 
-@router.delete("/{name}/token", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}/token", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 def revoke_node_token(
-    name: str, session: SessionDep, _: AdminDep, request: Request
+    name: NamePath, session: SessionDep, _: AdminDep, request: Request
 ) -> Response:
     """Revoke the node's agent token(s); the agent must join again."""
     _existing(session, name)

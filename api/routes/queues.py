@@ -8,14 +8,15 @@ from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import func, select
 
 from api.auth import forbidden
-from api.deps import AdminDep, PersonDep, SessionDep, WakeupDep
+from api.deps import AdminDep, NamePath, PersonDep, SessionDep, WakeupDep
+from api.schemas.errors import errors
 from api.schemas.queues import QueueCreate, QueuePublic, QueueUpdate
 from api.views import queue_public
 from scheduler.core.model import gpus_to_milli
 from scheduler.store import events, queues
 from scheduler.store.tables import JobRow, QueueRow
 
-router = APIRouter(prefix="/v1/queues", tags=["queues"])
+router = APIRouter(prefix="/v1/queues", tags=["queues"], responses=errors(401, 403, 503))
 
 
 @router.get("", response_model=list[QueuePublic])
@@ -28,8 +29,8 @@ def list_queues(session: SessionDep, principal: PersonDep) -> list[QueuePublic]:
     ]
 
 
-@router.get("/{name}", response_model=QueuePublic)
-def get_queue(name: str, session: SessionDep, principal: PersonDep) -> QueuePublic:
+@router.get("/{name}", response_model=QueuePublic, responses=errors(404))
+def get_queue(name: NamePath, session: SessionDep, principal: PersonDep) -> QueuePublic:
     if not principal.may_use_queue(name):
         raise forbidden(f"read queue {name!r}")
     row = _existing(session, name)
@@ -37,7 +38,12 @@ def get_queue(name: str, session: SessionDep, principal: PersonDep) -> QueuePubl
     return queue_public(row, totals[row.name])
 
 
-@router.post("", response_model=QueuePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=QueuePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 404, 409, 413),
+)
 def create_queue(
     body: QueueCreate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
 ) -> QueuePublic:
@@ -63,16 +69,16 @@ def create_queue(
     return queue_public(row, queues.QueueUsage())
 
 
-@router.patch("/{name}", response_model=QueuePublic)
+@router.patch("/{name}", response_model=QueuePublic, responses=errors(400, 404, 409, 413))
 def update_queue(
-    name: str, body: QueueUpdate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
+    name: NamePath, body: QueueUpdate, session: SessionDep, _: AdminDep, wakeup: WakeupDep
 ) -> QueuePublic:
     row = _existing(session, name)
     changes = body.model_dump(exclude_unset=True)
     if "parent" in changes and changes["parent"] is not None:
         if queues.is_ancestor(session, name, changes["parent"]):
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                status.HTTP_409_CONFLICT,
                 f"queue {changes['parent']!r} is {name!r} or below it: the tree would loop",
             )
         _check_parent(session, changes["parent"])
@@ -94,8 +100,8 @@ def update_queue(
     return queue_public(row, totals[row.name])
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_queue(name: str, session: SessionDep, _: AdminDep) -> Response:
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
+def delete_queue(name: NamePath, session: SessionDep, _: AdminDep) -> Response:
     row = _existing(session, name)
     if queues.children(session, name):
         raise HTTPException(status.HTTP_409_CONFLICT, f"queue {name!r} has child queues")
@@ -119,9 +125,7 @@ def _existing(session: SessionDep, name: str) -> QueueRow:
 
 def _check_parent(session: SessionDep, parent: str) -> None:
     if queues.get(session, parent) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"parent queue {parent!r} does not exist"
-        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"parent queue {parent!r} does not exist")
     holds = session.scalar(select(func.count()).select_from(JobRow).where(JobRow.queue == parent))
     if holds:
         raise HTTPException(

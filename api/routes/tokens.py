@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from api.deps import AdminDep, SessionDep, forget_principals
 from api.schemas.agents import TokenCreate, TokenPublic
+from api.schemas.common import INT64_MAX
+from api.schemas.errors import errors
 from scheduler.store import events, queues, tokens
 from scheduler.store.tables import TokenRow
 
-router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"], responses=errors(401, 403, 503))
 
 
-@router.post("", response_model=TokenPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=TokenPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 404, 413),
+)
 def create_token(body: TokenCreate, session: SessionDep, _: AdminDep) -> TokenPublic:
     """Make a token; its clear text appears in this reply only."""
-    if body.kind == "user":
-        if not body.queues:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "a user token needs at least one queue"
-            )
+    if body.kind == "user":  # (at least one queue: checked by TokenCreate)
         missing = [name for name in body.queues if queues.get(session, name) is None]
         if missing:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"no such queue(s): {', '.join(missing)}"
+                status.HTTP_404_NOT_FOUND, f"no such queue(s): {', '.join(map(repr, missing))}"
             )
     now = time.time()
     raw, row = tokens.create(
@@ -45,9 +49,14 @@ def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
     return [_public(row) for row in tokens.list_live(session)]
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409)
+)
 def revoke_token(
-    token_id: int, session: SessionDep, _: AdminDep, request: Request
+    token_id: Annotated[int, Path(ge=1, le=INT64_MAX)],
+    session: SessionDep,
+    _: AdminDep,
+    request: Request,
 ) -> Response:
     """Revoke a token; the last live admin token stays (409): without it nobody could act."""
     now = time.time()

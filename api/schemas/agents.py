@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.schemas.common import NodeName
+from api.schemas.common import (
+    INT64_MAX,
+    Int64,
+    NodeName,
+    Text,
+    Whole,
+    as_whole,
+    check_json_text,
+)
+
+# Strict like the user-facing bodies (`true` is not 1, "1" is not 1); Whole still takes 2.0.
+_WIRE = ConfigDict(strict=True)
 
 
 class GpuSpec(BaseModel):
-    index: int = Field(ge=0, le=1023)
-    uuid: str = Field(max_length=96)
-    model: str = Field(max_length=64)
-    memory_mib: int = Field(ge=0, le=100_000_000)
-    compute_capability: str = Field(default="", max_length=16)
+    model_config = _WIRE
+
+    index: Whole = Field(ge=0, le=1023)
+    uuid: Text = Field(max_length=96)
+    model: Text = Field(max_length=64)
+    memory_mib: Whole = Field(ge=0, le=100_000_000)
+    compute_capability: Text = Field(default="", max_length=16)
     mig_mode: bool = False
 
 
 class NodeSpec(BaseModel):
+    model_config = _WIRE
+
     name: NodeName
-    cpu_millis: int = Field(ge=0, le=1_000_000_000)
-    memory_mib: int = Field(ge=0, le=1_000_000_000_000)
-    labels: dict[str, str] = Field(default_factory=dict, max_length=256)
+    cpu_millis: Whole = Field(ge=0, le=1_000_000_000)
+    memory_mib: Whole = Field(ge=0, le=1_000_000_000_000)
+    labels: dict[Text, Text] = Field(default_factory=dict, max_length=256)
     enforcement: Literal["none", "watchdog", "mps"] = "none"
     gpus: list[GpuSpec] = Field(default_factory=list, max_length=1024)
 
@@ -36,7 +51,7 @@ class NodeSpec(BaseModel):
 
 
 class JoinTokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ttl_seconds: float = Field(default=86_400.0, gt=0, le=31_536_000, allow_inf_nan=False)
     uses: int = Field(default=1, ge=1, le=1_000_000, strict=True,
@@ -56,7 +71,9 @@ class JoinTokenPublic(BaseModel):
 
 
 class JoinRequest(BaseModel):
-    join_token: str = Field(max_length=256)
+    model_config = _WIRE
+
+    join_token: Text = Field(max_length=256)
     node: NodeSpec
     replace: bool = Field(
         default=False, strict=True,
@@ -70,50 +87,63 @@ class JoinReply(BaseModel):
 
 
 class ProcessSample(BaseModel):
-    pid: int
-    memory_mib: float = 0
-    job_id: str | None = None
-    replica: int | None = None
+    model_config = _WIRE
+
+    pid: Whole = Field(ge=0, le=INT64_MAX)
+    memory_mib: float = Field(default=0, ge=0, le=1e15, allow_inf_nan=False)
+    job_id: Text | None = Field(default=None, max_length=32)
+    replica: Annotated[int, Field(ge=0, le=100_000), as_whole] | None = None
 
 
 class GpuSample(BaseModel):
     """The latest reading of one GPU; unknown extra fields are kept with the sample."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    index: int = Field(ge=0, le=1023)
-    uuid: str = Field(default="", max_length=96)
+    index: Whole = Field(ge=0, le=1023)
+    uuid: Text = Field(default="", max_length=96)
     utilization: float | None = Field(default=None, allow_inf_nan=False)
-    memory_used_mib: int | None = None
+    memory_used_mib: Annotated[int, Field(ge=0, le=INT64_MAX), as_whole] | None = None
     temperature_c: float | None = Field(default=None, allow_inf_nan=False)
     power_w: float | None = Field(default=None, allow_inf_nan=False)
-    sm_clock_mhz: int | None = None
-    mem_clock_mhz: int | None = None
-    ecc_double_bit: int = 0
-    xid_errors: list[int] = Field(default_factory=list)
+    sm_clock_mhz: Int64 | None = None
+    mem_clock_mhz: Int64 | None = None
+    ecc_double_bit: Int64 = 0
+    xid_errors: list[Int64] = Field(default_factory=list, max_length=10_000)
     healthy: bool = True
-    health_reason: str = ""
-    processes: list[ProcessSample] = Field(default_factory=list)
+    health_reason: Text = Field(default="", max_length=10_000)
+    processes: list[ProcessSample] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _extras_are_text(self) -> GpuSample:
+        for key, value in (self.model_extra or {}).items():
+            check_json_text(key, "a field name")
+            check_json_text(value, key)
+        return self
 
 
 MAX_ATTEMPT = 2_147_483_647
 
 
 class ReplicaReport(BaseModel):
-    job_id: str = Field(max_length=32)
-    replica: int = Field(ge=0)
-    attempt: int = Field(ge=1, le=MAX_ATTEMPT)
+    model_config = _WIRE
+
+    job_id: Text = Field(max_length=32)
+    replica: Whole = Field(ge=0, le=100_000)
+    attempt: Whole = Field(ge=1, le=MAX_ATTEMPT)
     """Echoed from the desired entry that started it: the report applies to that binding only."""
     state: Literal["running", "succeeded", "failed", "lost", "killed"]
-    pid: int | None = None
-    exit_code: int | None = None
+    pid: Annotated[int, Field(ge=0, le=INT64_MAX), as_whole] | None = None
+    exit_code: Int64 | None = None
     started_at: float | None = Field(default=None, allow_inf_nan=False)
     finished_at: float | None = Field(default=None, allow_inf_nan=False)
     over_grant: bool = False
-    message: str = Field(default="", max_length=10_000)
+    message: Text = Field(default="", max_length=10_000)
 
 
 class Heartbeat(BaseModel):
+    model_config = _WIRE
+
     node: NodeSpec
     telemetry: list[GpuSample] = Field(default_factory=list, max_length=1024)
     replicas: list[ReplicaReport] = Field(default_factory=list, max_length=10_000)
@@ -158,13 +188,28 @@ class HeartbeatReply(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    """A user or admin token; a user token is limited to `queues`."""
+    """A user or admin token; a user token is limited to `queues` (at least one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"kind": {"const": "admin"}}},
+                {"properties": {"queues": {"minItems": 1}}, "required": ["queues"]},
+            ]
+        },
+    )
 
     kind: Literal["admin", "user"]
-    name: str = Field(min_length=1, max_length=128)
-    queues: list[str] = Field(default_factory=list, max_length=1000)
+    name: Text = Field(min_length=1, max_length=128)
+    queues: list[Text] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _user_has_queues(self) -> TokenCreate:
+        if self.kind == "user" and not self.queues:
+            raise ValueError("a user token needs at least one queue")
+        return self
 
 
 class TokenPublic(BaseModel):

@@ -3,35 +3,70 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from api.schemas.common import QueueName
+from api.schemas.common import (
+    ENV_NAME,
+    GPU_STEP,
+    EnvName,
+    QueueName,
+    StrictBody,
+    Text,
+    Whole,
+    as_whole,
+    check_thousandths,
+)
 
 JobStatusName = Literal["pending", "running", "succeeded", "failed", "preempted", "cancelled"]
 _GPUS_RULE = "gpus must be a fraction in (0, 1) or a whole number >= 1"
+_MAX_GPUS_PER_REPLICA = 100_000
+_GPUS_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": GPU_STEP, "maximum": 1, "multipleOf": GPU_STEP},
+        {"type": "integer", "minimum": 1, "maximum": _MAX_GPUS_PER_REPLICA},
+        {"type": "null"},
+    ],
+    "default": None,
+    "description": "A fraction in (0, 1) in thousandths, or a whole number >= 1, per replica.",
+}
+# What `_asks_for_gpu` requires, said in the schema: a GPU count or GPU memory, not null.
+_ASKS_FOR_GPU: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["gpus"], "properties": {"gpus": {"type": "number"}}},
+        {"required": ["gpu_memory_mib"], "properties": {"gpu_memory_mib": {"type": "integer"}}},
+    ]
+}
 
 
-class JobCreate(BaseModel):
+class JobCreate(StrictBody):
     """A job to submit; the request (`gpus`, memory, CPU) is per replica."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(json_schema_extra=_ASKS_FOR_GPU)
 
     queue: QueueName
-    gpus: float | None = Field(
-        default=None, description="A fraction in (0, 1) or a whole number >= 1, per replica."
-    )
-    gpu_memory_mib: int | None = Field(default=None, ge=1, le=10_000_000)
-    cpu_millis: int = Field(default=0, ge=0, le=100_000_000)
-    memory_mib: int = Field(default=0, ge=0, le=1_000_000_000)
-    replicas: int = Field(default=1, ge=1, le=10_000)
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    gpus: Annotated[float | None, WithJsonSchema(_GPUS_SCHEMA)] = None
+    gpu_memory_mib: Annotated[int, Field(ge=1, le=10_000_000), as_whole] | None = None
+    cpu_millis: Whole = Field(default=0, ge=0, le=100_000_000)
+    memory_mib: Whole = Field(default=0, ge=0, le=1_000_000_000)
+    replicas: Whole = Field(default=1, ge=1, le=10_000)
+    priority: Whole = Field(default=0, ge=-1_000_000, le=1_000_000)
     preemptible: bool = True
     requeue: bool = True
-    command: list[str] = Field(min_length=1, max_length=10_000)
-    env: dict[str, str] = Field(default_factory=dict, max_length=1_000)
-    name: str = Field(default="", max_length=128)
+    command: list[Text] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="The program and its arguments; the program (the first item) is not empty.",
+        json_schema_extra={"prefixItems": [{"type": "string", "minLength": 1}]},
+    )
+    env: dict[EnvName, Text] = Field(
+        default_factory=dict,
+        max_length=1_000,
+        description="Environment variables: names match [A-Za-z_][A-Za-z0-9_]*.",
+        json_schema_extra={"propertyNames": {"pattern": ENV_NAME, "maxLength": 256}},
+    )
+    name: Text = Field(default="", max_length=128)
 
     @field_validator("gpus", mode="before")
     @classmethod
@@ -51,11 +86,9 @@ class JobCreate(BaseModel):
             raise ValueError(f"{_GPUS_RULE}; got {value}")
         if value > 1 and value != int(value):
             raise ValueError(f"{_GPUS_RULE}; {value} is more than one GPU but not whole")
-        if value > 100_000:
-            raise ValueError(f"gpus per replica is at most 100000; got {value}")
-        if abs(value * 1000 - round(value * 1000)) > 1e-6:
-            raise ValueError(f"gpus is counted in thousandths of a GPU; {value} is finer")
-        return value
+        if value > _MAX_GPUS_PER_REPLICA:
+            raise ValueError(f"gpus per replica is at most {_MAX_GPUS_PER_REPLICA}; got {value}")
+        return check_thousandths(value)
 
     @field_validator("command")
     @classmethod

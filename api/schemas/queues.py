@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
-from api.schemas.common import GpuCount, QueueName
+from pydantic import BaseModel, Field
+
+from api.schemas.common import GpuCount, QueueName, StrictBody, Whole, as_whole
 
 
-class QueueCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QueueCreate(StrictBody):
     name: QueueName
     parent: QueueName | None = None
     deserved_gpus: GpuCount = 0.0
     limit_gpus: GpuCount | None = None
     over_quota_weight: float = Field(default=1.0, ge=0, le=1_000_000, allow_inf_nan=False)
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    priority: Whole = Field(default=0, ge=-1_000_000, le=1_000_000)
 
 
-class QueueUpdate(BaseModel):
+class QueueUpdate(StrictBody):
     """Fields to change; absent fields stay as they are (`limit_gpus: null` removes the limit)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     parent: QueueName | None = None
     deserved_gpus: GpuCount | None = None
     limit_gpus: GpuCount | None = None
     over_quota_weight: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
-    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000), as_whole] | None = None
 
 
 class QueuePublic(BaseModel):

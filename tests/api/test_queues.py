@@ -27,7 +27,7 @@ def test_queue_errors_say_what_is_wrong(api: Api) -> None:
     dup = api.client.post("/v1/queues", json={"name": "a"}, headers=api.admin)
     assert dup.status_code == 409 and "already exists" in dup.json()["detail"]
     orphan = api.client.post("/v1/queues", json={"name": "b", "parent": "zz"}, headers=api.admin)
-    assert orphan.status_code == 422 and "'zz' does not exist" in orphan.json()["detail"]
+    assert orphan.status_code == 404 and "'zz' does not exist" in orphan.json()["detail"]
     bad = api.client.post("/v1/queues", json={"name": "Bad Name"}, headers=api.admin)
     assert bad.status_code == 422
     negative = api.client.post(
@@ -36,7 +36,7 @@ def test_queue_errors_say_what_is_wrong(api: Api) -> None:
     assert negative.status_code == 422
     api.queue("b", parent="a")
     loop = api.client.patch("/v1/queues/a", json={"parent": "b"}, headers=api.admin)
-    assert loop.status_code == 422 and "loop" in loop.json()["detail"]
+    assert loop.status_code == 409 and "loop" in loop.json()["detail"]
 
 
 def test_pending_jobs_are_counted_up_the_tree(api: Api) -> None:

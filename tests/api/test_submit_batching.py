@@ -65,14 +65,14 @@ def test_a_group_with_duplicates_and_bad_requests_answers_each_on_its_own(api: A
         _item("k1"),  # 1 stored
         _item("k1"),  # 2 the same request again: the same job
         _item("k1", gpus=1),  # 3 the same key, another request: 409
-        _item(queue="nope"),  # 4 unknown queue: 422
-        _item(queue="org"),  # 5 a parent queue: 422
-        _item(gpus=4),  # 6 larger than any node: 422
+        _item(queue="nope"),  # 4 unknown queue: 404
+        _item(queue="org"),  # 5 a parent queue: 409
+        _item(gpus=4),  # 6 larger than any node: 409
         _item("k2", queue="nlp"),  # 7 stored
         _item("k2", queue="nlp"),  # 8 the same job as 7
     ]
     outcomes = write_batch(session_factory(api.engine), items)
-    assert [_status(o) for o in outcomes] == [201, 201, 201, 409, 422, 422, 422, 201, 201]
+    assert [_status(o) for o in outcomes] == [201, 201, 201, 409, 404, 409, 409, 201, 201]
     created = [o.created for o in outcomes if isinstance(o, Submitted)]
     assert created == [True, True, False, True, False]
     first, again, seventh, eighth = (outcomes[n] for n in (1, 2, 7, 8))
@@ -112,7 +112,7 @@ def test_a_retry_in_a_later_group_replays_even_where_the_checks_now_refuse(api: 
     replayed = outcomes[0]
     assert isinstance(replayed, Submitted) and not replayed.created
     assert replayed.job.id == first.job.id
-    assert _status(outcomes[1]) == 409 and _status(outcomes[2]) == 422
+    assert _status(outcomes[1]) == 409 and _status(outcomes[2]) == 409
     assert len(_stored(api.engine)[0]) == 1
 
 
@@ -146,7 +146,7 @@ def test_concurrent_submits_share_one_group(api: Api, monkeypatch: pytest.Monkey
     finally:
         batcher.close()
     assert groups == [len(items)]
-    assert [_status(o) for o in outcomes] == [201, 201, 201, 409, 422, 201]
+    assert [_status(o) for o in outcomes] == [201, 201, 201, 409, 404, 201]
     assert wakeup.pending.is_set()  # the loop is woken once the group is stored
     assert len(_stored(api.engine)[0]) == 3
 
@@ -192,7 +192,7 @@ def test_a_queue_that_became_a_parent_is_checked_again(api: Api) -> None:
             connection=connection,
             known_leaves=known,
         )
-        assert [_status(o) for o in outcomes] == [422, 201]
+        assert [_status(o) for o in outcomes] == [409, 201]
         assert "leaf" in str(outcomes[0])
         # A queue that no longer exists fails the statement (foreign key): each is retried alone.
         outcomes = write_batch(
@@ -201,7 +201,7 @@ def test_a_queue_that_became_a_parent_is_checked_again(api: Api) -> None:
             connection=connection,
             known_leaves={"gone", "nlp"},
         )
-        assert [_status(o) for o in outcomes] == [422, 201]
+        assert [_status(o) for o in outcomes] == [404, 201]
     assert len(_stored(api.engine)[0]) == 2
 
 
