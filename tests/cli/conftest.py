@@ -149,7 +149,8 @@ class Cluster:
 
     def report(self, node: str, job_id: str, state: str, replica: int = 0, **fields: Any) -> None:
         """Node `node`'s agent reports a replica of `job_id` in `state` (running, succeeded, ...)."""
-        replica_report = {"job_id": job_id, "replica": replica, "state": state, "pid": 4242, **fields}
+        replica_report = {"job_id": job_id, "replica": replica, "attempt": 1, "state": state,
+                          "pid": 4242, **fields}
         self.heartbeat(node, replicas=[replica_report])
 
     def write_log(self, job_id: str, text: str, replica: int = 0) -> None:

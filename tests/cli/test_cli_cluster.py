@@ -182,6 +182,7 @@ def test_group_options_reach_the_subcommand(api, cli, dead_url):
 
 def test_nodes_lists_each_gpu_with_allocation_use_memory_and_health(api, cli):
     api.join("cpu-only", gpus=0)
+    api.app.state.loop.run_once()  # the loop leads from now: silence counts from here
     api.app.state.loop.run_once(now=time.time() + 3600)  # both nodes fall silent...
     api.join("node-a", gpus=2)  # ...and node-a comes back
     api.queue("vision", deserved_gpus=2)

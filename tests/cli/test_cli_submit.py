@@ -118,8 +118,8 @@ def test_unknown_queue_message_comes_from_the_server(api, cli):
     result = cli("submit", "-q", "nope", "--gpus", "1", "--", "true")
 
     assert result.exit_code == 1
-    # 422 from the real route (the canned answer had said 404)
-    assert "invalid request: queue 'nope' does not exist" in result.stderr
+    # 404 from the real route: the request is well formed, the queue is not there
+    assert "not found: queue 'nope' does not exist" in result.stderr
 
 
 def test_bad_input_is_refused_before_anything_is_sent(api, cli):
