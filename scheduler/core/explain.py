@@ -121,7 +121,7 @@ def _too_large(session: Session, job: Job) -> ReasonItem | None:
 
 def _share_item(session: Session, job: Job) -> tuple[ReasonItem, bool] | None:
     """Where the job's queue stands against its fair share (and whether it has reached it)."""
-    status = session.queue_status(job.queue)
+    status = session.queue_standing(job.queue)
     if status is None:
         return None
     ratio, held, share = status
