@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
+from scheduler.core.filters import FILTERS, filter_named
 from scheduler.core.model import MILLI_PER_GPU, Job
 from scheduler.core.session import Session
 from scheduler.core.state import BoolArray, IntArray
@@ -23,23 +24,8 @@ def _plural(count: int, word: str) -> str:
 def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
     """(code, nodes that pass) in the order a node is checked; a node fails at its first miss."""
     state, request = session.state, job.request
-    models = state.model_mask(request.gpu_models)
-    model_ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
-    if request.wants_gpu:
-        model_ok = model_ok & (state.gpu_count_arr > 0)
-    filters = [
-        ("node-not-ready", state.ready),
-        ("node-cordoned", state.uncordoned),
-        ("gpu-model", model_ok),
-        ("cpu", state.cpu_free_arr >= request.cpu_millis),
-        ("memory", state.mem_free_arr >= request.memory_mib),
-        ("pods", state.pods_free_arr >= 1),
-    ]
-    if request.whole_gpus:
-        filters.append(("gpus", state.whole_free >= request.whole_gpus))
-    elif request.wants_gpu:
-        filters.append(("gpu-share", state.feasible(request, None) | ~state.usable))
-    return filters
+    passing = ((f.code, f.mask(state, request)) for f in FILTERS)
+    return [(code, ok) for code, ok in passing if ok is not None]
 
 
 def _best(session: Session, candidates: BoolArray, values: IntArray) -> tuple[str | None, int]:
@@ -91,10 +77,8 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
 def _too_large(session: Session, job: Job) -> ReasonItem | None:
     """Why no node could hold one replica even when empty, or None when some node could."""
     state, request = session.state, job.request
-    models = state.model_mask(request.gpu_models)
-    ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
-    if request.wants_gpu:
-        ok = ok & (state.gpu_count_arr > 0)
+    model_ok = filter_named("gpu-model").mask(state, request)
+    ok = model_ok if model_ok is not None else np.ones(len(state), np.bool_)
     if not ok.any():
         wanted = "/".join(sorted(request.gpu_models)) or "any"
         return ReasonItem("gpu-model", f"no node has a {wanted} GPU", {"models": sorted(request.gpu_models)})

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import ReasonItem
+from scheduler.core.filters import capacity_fit, static_fit
 from scheduler.core.hooks import (
     AllocateVeto,
     AllocationHook,
@@ -60,7 +61,7 @@ class Session:
         self.queues: dict[str, Queue] = {queue.name: queue for queue in snapshot.queues}
         self.placements: dict[str, tuple[ReplicaPlacement, ...]] = {}
         """Where every job that holds resources in this session sits (running or just bound)."""
-        self._model_masks: dict[frozenset[str], BoolArray | None] = {}
+        self._static_fit: dict[tuple[frozenset[str], bool], BoolArray] = {}
         self._job_order: list[JobOrderKey] = []
         self._queue_order: list[QueueOrderKey] = []
         self._allocate_vetoes: list[AllocateVeto] = []
@@ -142,10 +143,12 @@ class Session:
 
     # -- questions actions ask --------------------------------------------------------------
     def feasible(self, request: ReplicaRequest) -> BoolArray:
-        models = request.gpu_models
-        if models not in self._model_masks:
-            self._model_masks[models] = self.state.model_mask(models)
-        return self.state.feasible(request, self._model_masks[models])
+        """Nodes where one replica of `request` passes every filter now (scheduler.core.filters)."""
+        key = (request.gpu_models, request.wants_gpu)
+        static = self._static_fit.get(key)
+        if static is None:  # nodes do not change within a session: once per model set
+            static = self._static_fit[key] = static_fit(self.state, request)
+        return capacity_fit(self.state, request, static)
 
     def choose(self, request: ReplicaRequest) -> Choice | None:
         """Where the placement policy puts one replica now, or None when it fits nowhere."""

@@ -1,0 +1,78 @@
+"""Nodes as they would be once some replicas are gone: rows the node filters read like nodes.
+
+The victim search asks "does it fit here once these victims are evicted?" by building one row
+per (node, how many of its victims are gone) and running the ordinary filters over the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.core.model import MILLI_PER_GPU, GpuGrant, ReplicaRequest
+from scheduler.core.state import BoolArray, ClusterState, IntArray
+
+Release = tuple[ReplicaRequest, Sequence[GpuGrant]]
+"""What one replica gives back on its node: its request and its GPU shares."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedRows:
+    """Row r: node `node[r]` once its first `step[r] + 1` groups of releases are gone."""
+
+    node: IntArray
+    step: IntArray
+    models: list[str]
+    ready: BoolArray
+    uncordoned: BoolArray
+    model_id: IntArray
+    gpu_count_arr: IntArray
+    gpu_memory: IntArray
+    cpu_free_arr: IntArray
+    mem_free_arr: IntArray
+    pods_free_arr: IntArray
+    whole_free: IntArray
+    max_share_free: IntArray
+
+
+def rows_after_release(
+    state: ClusterState, plan: Sequence[tuple[int, Sequence[Sequence[Release]]]]
+) -> ReleasedRows:
+    """Per (node, groups) of `plan`: one row per prefix of the groups, released cumulatively."""
+    nodes: list[int] = []
+    steps: list[int] = []
+    free_rows: list[tuple[int, int, int, int, int]] = []
+    for i, groups in plan:
+        healthy = [gpu.healthy for gpu in state.nodes[i].gpus]  # an unhealthy GPU frees nothing
+        cpu, mem, pods = state.cpu_free[i], state.mem_free[i], state.pods_free[i]
+        free = list(state.gpu_free[i])
+        for step, group in enumerate(groups):
+            for request, grants in group:
+                cpu += request.cpu_millis
+                mem += request.memory_mib
+                pods += 1
+                for grant in grants:
+                    if healthy[grant.gpu_index]:
+                        free[grant.gpu_index] += grant.milli
+            nodes.append(i)
+            steps.append(step)
+            free_rows.append((cpu, mem, pods, free.count(MILLI_PER_GPU), max(free, default=0)))
+    node = np.array(nodes, dtype=np.int64)
+    columns = np.array(free_rows, dtype=np.int64).reshape(len(free_rows), 5).T
+    return ReleasedRows(
+        node=node,
+        step=np.array(steps, dtype=np.int64),
+        models=state.models,
+        ready=state.ready[node],
+        uncordoned=state.uncordoned[node],
+        model_id=state.model_id[node],
+        gpu_count_arr=state.gpu_count_arr[node],
+        gpu_memory=state.gpu_memory[node],
+        cpu_free_arr=columns[0],
+        mem_free_arr=columns[1],
+        pods_free_arr=columns[2],
+        whole_free=columns[3],
+        max_share_free=columns[4],
+    )
