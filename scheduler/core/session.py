@@ -33,7 +33,7 @@ from scheduler.core.model import (
     Resources,
     Snapshot,
 )
-from scheduler.core.plugins.placement.base import Choice, PlacementPolicy
+from scheduler.core.policy import Choice, PlacementPolicy
 from scheduler.core.state import BoolArray, ClusterState
 from scheduler.core.statement import Statement
 
