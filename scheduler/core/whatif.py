@@ -76,3 +76,24 @@ def rows_after_release(
         whole_free=columns[3],
         max_share_free=columns[4],
     )
+
+
+def rows_when_empty(state: ClusterState) -> ReleasedRows:
+    """Every node as if nothing ran there and every GPU were healthy: could it ever fit?"""
+    count = len(state)
+    node = np.arange(count, dtype=np.int64)
+    return ReleasedRows(
+        node=node,
+        step=np.zeros(count, dtype=np.int64),
+        models=state.models,
+        ready=state.ready,
+        uncordoned=state.uncordoned,
+        model_id=state.model_id,
+        gpu_count_arr=state.gpu_count_arr,
+        gpu_memory=state.gpu_memory,
+        cpu_free_arr=state.cpu_capacity_arr,
+        mem_free_arr=state.mem_capacity_arr,
+        pods_free_arr=np.array([n.max_pods for n in state.nodes], dtype=np.int64).reshape(count),
+        whole_free=state.gpu_count_arr,
+        max_share_free=np.where(state.gpu_count_arr > 0, MILLI_PER_GPU, 0).astype(np.int64),
+    )
