@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from scheduler.core.config import CycleConfig
+from scheduler.core.cycle import run_cycle
 from scheduler.core.filters import FILTERS, fits, static_fit
-from scheduler.core.model import GPU, GpuGrant, Node, ReplicaRequest
+from scheduler.core.model import (
+    GPU,
+    GpuGrant,
+    Job,
+    JobStatus,
+    Node,
+    ReplicaPlacement,
+    ReplicaRequest,
+    Snapshot,
+)
 from scheduler.core.state import ClusterState
 from scheduler.core.whatif import rows_after_release
 
@@ -108,3 +119,21 @@ def test_an_unhealthy_gpu_frees_nothing_in_a_what_if_row() -> None:
     # GPU 0 is unhealthy: 0 free before and, as far as new work goes, after → 1 whole GPU free
     assert rows.whole_free.tolist() == [1]
     assert fits(rows, request).tolist() == [False]
+
+
+def test_the_explanation_charges_each_node_to_its_first_failing_filter() -> None:
+    a100 = tuple(GPU(i, "A100", 40_000) for i in range(2))
+    t4 = tuple(GPU(i, "T4", 16_000) for i in range(2))
+    nodes = (Node("busy", 8_000, 32_000, a100), Node("t4", 16_000, 32_000, t4),
+             Node("cordoned", 8_000, 32_000, t4, cordoned=True), Node("cpu", 16_000, 64_000, (), ready=False))
+    # a CPU-only job runs on t4 with 8,000m: 16,000 - 8,000 = 8,000m left there
+    cpu_job = Job("r", "q", ReplicaRequest(8_000), status=JobStatus.RUNNING,
+                  placements=(ReplicaPlacement(0, "t4"),))
+    job = Job("j", "q", ReplicaRequest(9_000, 1_000, 500, gpu_models=frozenset({"T4"})))
+    result = run_cycle(Snapshot(nodes, (cpu_job, job)), CycleConfig(), now=0.0)
+    reason = result.reasons["j"]
+    # cpu: not ready; cordoned: cordoned; busy: an A100, not a T4; t4: 9,000 > 8,000m CPU free
+    assert reason.node_failures == {"node-not-ready": 1, "node-cordoned": 1, "gpu-model": 1, "cpu": 1}
+    # the cpu filter ruled out the last node: the near miss is t4, with 8,000m free
+    assert [item.code for item in reason.items] == ["cpu"]
+    assert reason.items[0].data == {"needed": 9_000, "best_free": 8_000}
