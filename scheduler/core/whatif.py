@@ -59,41 +59,36 @@ def rows_after_release(
             nodes.append(i)
             steps.append(step)
             free_rows.append((cpu, mem, pods, free.count(MILLI_PER_GPU), max(free, default=0)))
-    node = np.array(nodes, dtype=np.int64)
     columns = np.array(free_rows, dtype=np.int64).reshape(len(free_rows), 5).T
+    return _rows(state, np.array(nodes, dtype=np.int64), step=np.array(steps, dtype=np.int64),
+                 free=tuple(columns))
+
+
+def rows_when_empty(state: ClusterState) -> ReleasedRows:
+    """Every node as if nothing ran there and every GPU were healthy: could it ever fit?"""
+    count = len(state)
+    pods = np.array([node.max_pods for node in state.nodes], dtype=np.int64).reshape(count)
+    share = np.where(state.gpu_count_arr > 0, MILLI_PER_GPU, 0).astype(np.int64)
+    free = (state.cpu_capacity_arr, state.mem_capacity_arr, pods, state.gpu_count_arr, share)
+    return _rows(state, np.arange(count, dtype=np.int64), step=np.zeros(count, dtype=np.int64),
+                 free=free)
+
+
+def _rows(state: ClusterState, node: IntArray, *, step: IntArray, free: Sequence[IntArray]) -> ReleasedRows:
+    """Rows of `node` (indices into `state`) with free (CPU, memory, pods, whole GPUs, best share)."""
+    cpu, memory, pods, whole, share = free
     return ReleasedRows(
         node=node,
-        step=np.array(steps, dtype=np.int64),
+        step=step,
         models=state.models,
         ready=state.ready[node],
         uncordoned=state.uncordoned[node],
         model_id=state.model_id[node],
         gpu_count_arr=state.gpu_count_arr[node],
         gpu_memory=state.gpu_memory[node],
-        cpu_free_arr=columns[0],
-        mem_free_arr=columns[1],
-        pods_free_arr=columns[2],
-        whole_free=columns[3],
-        max_share_free=columns[4],
-    )
-
-
-def rows_when_empty(state: ClusterState) -> ReleasedRows:
-    """Every node as if nothing ran there and every GPU were healthy: could it ever fit?"""
-    count = len(state)
-    node = np.arange(count, dtype=np.int64)
-    return ReleasedRows(
-        node=node,
-        step=np.zeros(count, dtype=np.int64),
-        models=state.models,
-        ready=state.ready,
-        uncordoned=state.uncordoned,
-        model_id=state.model_id,
-        gpu_count_arr=state.gpu_count_arr,
-        gpu_memory=state.gpu_memory,
-        cpu_free_arr=state.cpu_capacity_arr,
-        mem_free_arr=state.mem_capacity_arr,
-        pods_free_arr=np.array([n.max_pods for n in state.nodes], dtype=np.int64).reshape(count),
-        whole_free=state.gpu_count_arr,
-        max_share_free=np.where(state.gpu_count_arr > 0, MILLI_PER_GPU, 0).astype(np.int64),
+        cpu_free_arr=cpu,
+        mem_free_arr=memory,
+        pods_free_arr=pods,
+        whole_free=whole,
+        max_share_free=share,
     )
