@@ -51,6 +51,9 @@ class ClusterState:
             [node.memory_mib for node in self.nodes], dtype=np.int64
         ).reshape(n)
         self.gpu_count_arr: IntArray = np.array(self.gpu_count, dtype=np.int64).reshape(n)
+        self.pods_capacity_arr: IntArray = np.array(
+            [node.max_pods for node in self.nodes], dtype=np.int64
+        ).reshape(n)
         self.cpu_free_arr: IntArray = np.array(self.cpu_free, dtype=np.int64).reshape(n)
         self.mem_free_arr: IntArray = np.array(self.mem_free, dtype=np.int64).reshape(n)
         self.pods_free_arr: IntArray = np.array(self.pods_free, dtype=np.int64).reshape(n)

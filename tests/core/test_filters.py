@@ -18,7 +18,7 @@ from scheduler.core.model import (
     Snapshot,
 )
 from scheduler.core.state import ClusterState
-from scheduler.core.whatif import rows_after_release
+from scheduler.core.whatif import Releases, rows_after_release
 
 
 def tiny_cluster() -> ClusterState:
@@ -103,7 +103,12 @@ def test_what_if_rows_pass_the_same_filters_once_victims_are_gone() -> None:
     state = tiny_cluster()
     # busy once nothing, then a victim with both replicas, is gone: row 0 is busy after an empty
     # group, row 1 after both replicas: 2,000 + 4,000 + 2,000 = 8,000m CPU, both GPUs whole again.
-    rows = rows_after_release(state, [(0, [[], [(request, (grant,)) for request, grant in HELD]])])
+    releases = Releases()
+    releases.start(0)
+    both = releases.start(0)
+    for request, grant in HELD:
+        releases.give_back(both, request, (grant,))
+    rows = rows_after_release(state, releases)
     assert rows.node.tolist() == [0, 0] and rows.step.tolist() == [0, 1]
     assert rows.cpu_free_arr.tolist() == [2_000, 8_000]
     assert rows.whole_free.tolist() == [0, 2]
@@ -115,7 +120,9 @@ def test_an_unhealthy_gpu_frees_nothing_in_a_what_if_row() -> None:
     state = ClusterState([Node("n", 8_000, 32_000, gpus)])
     request = ReplicaRequest(1_000, 1_000, 2_000)
     state.take(0, request, (GpuGrant(0, 1000), GpuGrant(1, 1000)))
-    rows = rows_after_release(state, [(0, [[(request, (GpuGrant(0, 1000), GpuGrant(1, 1000)))]])])
+    releases = Releases()
+    releases.give_back(releases.start(0), request, (GpuGrant(0, 1000), GpuGrant(1, 1000)))
+    rows = rows_after_release(state, releases)
     # GPU 0 is unhealthy: 0 free before and, as far as new work goes, after → 1 whole GPU free
     assert rows.whole_free.tolist() == [1]
     assert fits(rows, request).tolist() == [False]

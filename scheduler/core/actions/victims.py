@@ -17,7 +17,7 @@ from scheduler.core.filters import fits
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus
 from scheduler.core.session import Session
 from scheduler.core.statement import Statement
-from scheduler.core.whatif import rows_after_release
+from scheduler.core.whatif import Releases, rows_after_release
 
 VictimFilter = Callable[[Job, Job], bool]
 """(job that needs room, running job) → may this running job be evicted for it?"""
@@ -67,16 +67,12 @@ class Victims:
         return found
 
 
-def _fits_once_gone(session: Session, job: Job, by_node: dict[int, list[Job]]) -> dict[int, list[Job]]:
-    """Per node: the shortest prefix of its victims whose eviction lets one replica fit there."""
-    state, placements = session.state, session.placements
-    plan = []
-    for node, victims in by_node.items():
-        name = state.nodes[node].name
-        plan.append((node, [[(victim.request, placement.gpus)
-                             for placement in placements.get(victim.id, ()) if placement.node == name]
-                            for victim in victims]))
-    rows = rows_after_release(state, plan)
+def _fits_once_gone(
+    session: Session, job: Job, by_node: dict[int, list[Job]], released: Releases
+) -> dict[int, list[Job]]:
+    """Per node: the shortest prefix of its victims (`released`: a group per victim and node)
+    whose eviction lets one replica fit there."""
+    rows = rows_after_release(session.state, released)
     taken: dict[int, list[Job]] = {}
     for row in np.flatnonzero(fits(rows, job.request)).tolist():
         node = int(rows.node[row])
@@ -125,14 +121,21 @@ def make_room(
     # One replica: on each node its victims hold, the cheapest prefix that makes room; best first.
     index = session.state.index
     by_node: dict[int, list[Job]] = {}
+    released = Releases()
+    group: dict[int, int] = {}  # node → the group of the victim last seen there
     for victim in victims:
         for placement in session.placements.get(victim.id, ()):
             node = index.get(placement.node)
-            if node is not None and victim not in by_node.setdefault(node, []):
-                by_node[node].append(victim)
+            if node is None:
+                continue
+            held = by_node.setdefault(node, [])
+            if not held or held[-1] is not victim:  # a victim's placements come together
+                held.append(victim)
+                group[node] = released.start(node)
+            released.give_back(group[node], victim.request, placement.gpus)
     options = []
     now = session.now
-    for node, taken in _fits_once_gone(session, job, by_node).items():
+    for node, taken in _fits_once_gone(session, job, by_node, released).items():
         cost = (max(v.priority for v in taken), sum(victim_key(v, now)[1] for v in taken),
                 len(taken), node)
         options.append((cost, taken))
