@@ -43,7 +43,7 @@ from benchmarks.rule_bound import BoundResult, PodType, pod_type, rule_bound  # 
 from scheduler.core.actions.allocate import try_allocate  # noqa: E402
 from scheduler.core.config import CycleConfig  # noqa: E402
 from scheduler.core.model import MILLI_PER_GPU, Job, Node, Snapshot  # noqa: E402
-from scheduler.core.plugins.placement import PlacementContext  # noqa: E402
+from scheduler.core.plugins.placement import PlacementContext, make_policy  # noqa: E402
 from scheduler.core.plugins.placement.typical import typical_shapes  # noqa: E402
 from scheduler.core.session import Session  # noqa: E402
 from scheduler.sim.protocol import build_workload  # noqa: E402
@@ -104,7 +104,7 @@ def offline_greedy(nodes: tuple[Node, ...], pods: tuple[TracePod, ...], *, polic
     ordered = sorted(pods, key=lambda pod: (-pod.request.gpu_milli, -pod.request.cpu_millis))
     context = PlacementContext(typical_shapes=typical_shapes(pod.request for pod in pods))
     session = Session(Snapshot(nodes), CycleConfig(placement=policy, explain=False), now=0.0,
-                      placement_context=context)
+                      policy=make_policy(policy, context))
     statement = session.statement()
     for number, pod in enumerate(ordered):
         job = Job(id=str(number), queue="offline", request=pod.request, created_at=float(number))

@@ -10,10 +10,13 @@ from scheduler.core.actions.reclaim import reclaim
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import CycleResult
 from scheduler.core.explain import explain_all
+from scheduler.core.hooks import Plugin
 from scheduler.core.model import Snapshot
+from scheduler.core.plugins.placement import PlacementContext, make_policy
+from scheduler.core.plugins.placement.typical import typical_shapes
 from scheduler.core.plugins.priority import PriorityPlugin
 from scheduler.core.plugins.proportion import ProportionPlugin
-from scheduler.core.session import Plugin, Session
+from scheduler.core.session import Session
 from scheduler.core.statement import Statement
 
 Action = Callable[[Session, Statement], None]
@@ -27,8 +30,11 @@ def default_plugins(snapshot: Snapshot, config: CycleConfig) -> tuple[Plugin, ..
 
 
 def open_session(snapshot: Snapshot, config: CycleConfig, now: float) -> Session:
-    """A session over `snapshot` with the default plugins registered."""
-    return Session(snapshot, config, now=now, plugins=default_plugins(snapshot, config))
+    """A session over `snapshot` with the configured placement policy and the default plugins."""
+    context = PlacementContext(typical_shapes=typical_shapes(job.request for job in snapshot.jobs),
+                               seed=config.seed)
+    return Session(snapshot, config, now=now, policy=make_policy(config.placement, context),
+                   plugins=default_plugins(snapshot, config))
 
 
 def run_cycle(snapshot: Snapshot, config: CycleConfig, now: float) -> CycleResult:
@@ -43,4 +49,4 @@ def run_cycle(snapshot: Snapshot, config: CycleConfig, now: float) -> CycleResul
     reasons = {}
     if config.explain:
         reasons = explain_all(session, pending_jobs(session))
-    return CycleResult(statement.decisions(), reasons, dict(session.shares))
+    return CycleResult(statement.decisions(), reasons, session.fair_shares())

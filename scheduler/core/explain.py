@@ -6,9 +6,11 @@ import numpy as np
 
 from scheduler.core import held
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
-from scheduler.core.model import MILLI_PER_GPU, Job
+from scheduler.core.filters import FILTERS, filter_named
+from scheduler.core.model import MILLI_PER_GPU, Job, ReplicaRequest
 from scheduler.core.session import Session
 from scheduler.core.state import BoolArray, IntArray
+from scheduler.core.whatif import ReleasedRows, rows_when_empty
 
 NO_NODES = ReasonItem("no-nodes", "no node has joined the cluster yet (start one: gpusched agent)", {})
 
@@ -24,23 +26,8 @@ def _plural(count: int, word: str) -> str:
 def _filters(session: Session, job: Job) -> list[tuple[str, BoolArray]]:
     """(code, nodes that pass) in the order a node is checked; a node fails at its first miss."""
     state, request = session.state, job.request
-    models = state.model_mask(request.gpu_models)
-    model_ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
-    if request.wants_gpu:
-        model_ok = model_ok & (state.gpu_count_arr > 0)
-    filters = [
-        ("node-not-ready", state.ready),
-        ("node-cordoned", state.uncordoned),
-        ("gpu-model", model_ok),
-        ("cpu", state.cpu_free_arr >= request.cpu_millis),
-        ("memory", state.mem_free_arr >= request.memory_mib),
-        ("pods", state.pods_free_arr >= 1),
-    ]
-    if request.whole_gpus:
-        filters.append(("gpus", state.whole_free >= request.whole_gpus))
-    elif request.wants_gpu:
-        filters.append(("gpu-share", state.feasible(request, None) | ~state.usable))
-    return filters
+    passing = ((f.code, f.mask(state, request)) for f in FILTERS)
+    return [(code, ok) for code, ok in passing if ok is not None]
 
 
 def _best(session: Session, candidates: BoolArray, values: IntArray) -> tuple[str | None, int]:
@@ -89,32 +76,44 @@ def _near_miss(session: Session, job: Job, code: str, candidates: BoolArray) -> 
     return ReasonItem(code, messages.get(code, code), {})
 
 
+_SIZES = {"cpu": ("cpu", "m CPU"), "memory": ("memory", " MiB of memory"), "gpus": ("gpus", " GPUs"),
+          "gpu-share": ("gpu-memory", " MiB of GPU memory")}
+"""Filters that measure size: their code → the resource a too-large reason names, and its unit."""
+
+
+def _size(empty: ReleasedRows, request: ReplicaRequest, code: str) -> tuple[IntArray, int]:
+    """What an empty node has of the resource filter `code` checks, and what one replica needs."""
+    if code == "cpu":
+        return empty.cpu_free_arr, request.cpu_millis
+    if code == "memory":
+        return empty.mem_free_arr, request.memory_mib
+    if code == "gpus":
+        return empty.whole_free, request.whole_gpus
+    return empty.gpu_memory, request.gpu_memory_mib  # a share only fails here by GPU memory
+
+
 def _too_large(session: Session, job: Job) -> ReasonItem | None:
     """Why no node could hold one replica even when empty, or None when some node could."""
     state, request = session.state, job.request
-    models = state.model_mask(request.gpu_models)
-    ok = models[state.model_id] if models is not None else np.ones(len(state), np.bool_)
-    if request.wants_gpu:
-        ok = ok & (state.gpu_count_arr > 0)
+    model_ok = filter_named("gpu-model").mask(state, request)
+    ok = model_ok if model_ok is not None else np.ones(len(state), np.bool_)
     if not ok.any():
         wanted = "/".join(sorted(request.gpu_models)) or "any"
         return ReasonItem("gpu-model", f"no node has a {wanted} GPU", {"models": sorted(request.gpu_models)})
-    checks: list[tuple[str, IntArray, int, str]] = [
-        ("cpu", state.cpu_capacity_arr, request.cpu_millis, "m CPU"),
-        ("memory", state.mem_capacity_arr, request.memory_mib, " MiB of memory"),
-    ]
-    if request.whole_gpus:
-        checks.append(("gpus", state.gpu_count_arr, request.whole_gpus, " GPUs"))
-    elif request.gpu_memory_mib and not request.gpu_milli:
-        checks.append(("gpu-memory", state.gpu_memory, request.gpu_memory_mib, " MiB of GPU memory"))
-    for code, capacity, need, unit in checks:
-        enough = ok & (capacity >= need)
+    empty = rows_when_empty(state)
+    for node_filter in FILTERS:
+        passes = node_filter.mask(empty, request) if node_filter.code in _SIZES else None
+        if passes is None:
+            continue
+        enough = ok & passes
         if not enough.any():
+            resource, unit = _SIZES[node_filter.code]
+            capacity, need = _size(empty, request, node_filter.code)
             largest = int(capacity[ok].max())
             return ReasonItem(
                 "too-large",
                 f"no node has {need}{unit} in all (largest: {largest}{unit})",
-                {"resource": code, "needed": need, "largest": largest},
+                {"resource": resource, "needed": need, "largest": largest},
             )
         ok = enough
     return None
@@ -122,7 +121,7 @@ def _too_large(session: Session, job: Job) -> ReasonItem | None:
 
 def _share_item(session: Session, job: Job) -> tuple[ReasonItem, bool] | None:
     """Where the job's queue stands against its fair share (and whether it has reached it)."""
-    status = session.queue_status(job.queue)
+    status = session.queue_standing(job.queue)
     if status is None:
         return None
     ratio, held, share = status

@@ -1,18 +1,30 @@
 """The session: one cycle's working copy of the cluster and the hooks plugins register.
 
-Actions never import plugins; they call the session's hooks. A plugin's `on_session_open` only
-registers callbacks.
+Actions never import plugins; they ask the session, which asks the hooks plugins registered
+(scheduler.core.hooks). A plugin's `on_session_open` only registers callbacks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from fractions import Fraction
-from typing import Protocol
+from collections.abc import Iterable
 
 from scheduler.core import held
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import ReasonItem
+from scheduler.core.filters import capacity_fit, static_fit
+from scheduler.core.hooks import (
+    AllocateVeto,
+    AllocationHook,
+    FairShares,
+    JobOrderKey,
+    Plugin,
+    QueueOrderKey,
+    QueueStanding,
+    QueueStatus,
+    ReclaimGate,
+    ReclaimVeto,
+    VictimQueues,
+)
 from scheduler.core.model import (
     Job,
     JobStatus,
@@ -22,25 +34,16 @@ from scheduler.core.model import (
     Resources,
     Snapshot,
 )
-from scheduler.core.plugins.placement import Choice, PlacementContext, make_policy
-from scheduler.core.plugins.placement.typical import typical_shapes
+from scheduler.core.policy import Choice, PlacementPolicy
 from scheduler.core.state import BoolArray, ClusterState
 from scheduler.core.statement import Statement
 
-JobHook = Callable[[Job], None]
-Veto = Callable[[Job], ReasonItem | None]
-"""Returns why `job` may not be placed now (e.g. its queue is at its limit), or None."""
-
-
-class Plugin(Protocol):
-    name: str
-
-    def on_session_open(self, session: Session) -> None:
-        ...
-
 
 class Session:
-    """Cluster state, jobs and plugin hooks for one cycle (or one simulator run)."""
+    """Cluster state, jobs and plugin hooks for one cycle (or one simulator run).
+
+    Whoever opens the session chooses the placement policy (see `scheduler.core.cycle`).
+    """
 
     def __init__(
         self,
@@ -48,54 +51,74 @@ class Session:
         config: CycleConfig,
         *,
         now: float,
+        policy: PlacementPolicy,
         plugins: tuple[Plugin, ...] = (),
-        placement_context: PlacementContext | None = None,
     ) -> None:
         self.config = config
         self.now = now
+        self.policy = policy
         self.state = ClusterState(snapshot.nodes)
         self.jobs: dict[str, Job] = {job.id: job for job in snapshot.jobs}
         self.queues: dict[str, Queue] = {queue.name: queue for queue in snapshot.queues}
         self.placements: dict[str, tuple[ReplicaPlacement, ...]] = {}
         """Where every job that holds resources in this session sits (running or just bound)."""
-        if placement_context is None:
-            placement_context = PlacementContext(
-                typical_shapes=typical_shapes(job.request for job in snapshot.jobs),
-                seed=config.seed,
-            )
-        self.policy = make_policy(config.placement, placement_context)
-        self._model_masks: dict[frozenset[str], BoolArray | None] = {}
-        # Hooks, filled by plugins.
-        self.job_order_keys: list[Callable[[Job], object]] = []
-        self.queue_order_keys: list[Callable[[str], object]] = []
-        self.allocate_vetoes: list[Veto] = []
-        self.on_allocate: list[JobHook] = []
-        self.on_deallocate: list[JobHook] = []
-        self.reclaim_vetoes: list[Callable[[Job, Job], bool]] = []
-        """(reclaimer, victim) → True when the victim may NOT be taken."""
-        self.victim_queues: Callable[[Job], list[str]] | None = None
-        """Queues whose jobs `job` may reclaim from at all (None: every other queue)."""
-        self.reclaim_gates: list[Veto] = []
-        """Why `job`'s queue may not reclaim from others now (e.g. it is at its fair share)."""
-        self.shares: dict[str, Resources] = {}
-        self.queue_status: Callable[[str], tuple[Fraction, Resources, Resources] | None] = (
-            lambda queue: None
-        )
-        """(allocated/fair share, allocated, fair share) of a queue, when fair share is on."""
+        self._static_fit: dict[tuple[frozenset[str], bool], BoolArray] = {}
+        self._job_order: list[JobOrderKey] = []
+        self._queue_order: list[QueueOrderKey] = []
+        self._allocate_vetoes: list[AllocateVeto] = []
+        self._on_allocate: list[AllocationHook] = []
+        self._on_deallocate: list[AllocationHook] = []
+        self._reclaim_gates: list[ReclaimGate] = []
+        self._reclaim_vetoes: list[ReclaimVeto] = []
+        self._victim_queues: list[VictimQueues] = []
+        self._queue_status: list[QueueStatus] = []
+        self._fair_shares: list[FairShares] = []
         # What the actions learned about jobs they could not place.
         self.waiting: dict[str, list[ReasonItem]] = {}
         """Vetoes: why a job was not even tried (queue limit, quota)."""
         self.notes: dict[str, list[ReasonItem]] = {}
         """Context for a waiting job: jobs ahead of it, why reclaim or preemption did not help."""
         self.replicas_fit: dict[str, int] = {}
+        for plugin in plugins:
+            plugin.on_session_open(self)
+        # After the plugins: their allocation hooks count what already runs.
         for job in snapshot.jobs:
             if job.status is JobStatus.RUNNING and job.placements:
                 self.occupy(job, job.placements)
         self.held = snapshot.held
         """Capacity of stopping replicas: charged to nodes, never movable, no queue's."""
         held.charge(self.state, self.held)
-        for plugin in plugins:
-            plugin.on_session_open(self)
+
+    # -- registration (see scheduler.core.hooks.Hooks for how several answers combine) ------
+    def add_job_order(self, key: JobOrderKey) -> None:
+        self._job_order.append(key)
+
+    def add_queue_order(self, key: QueueOrderKey) -> None:
+        self._queue_order.append(key)
+
+    def add_allocate_veto(self, veto: AllocateVeto) -> None:
+        self._allocate_vetoes.append(veto)
+
+    def add_on_allocate(self, hook: AllocationHook) -> None:
+        self._on_allocate.append(hook)
+
+    def add_on_deallocate(self, hook: AllocationHook) -> None:
+        self._on_deallocate.append(hook)
+
+    def add_reclaim_gate(self, gate: ReclaimGate) -> None:
+        self._reclaim_gates.append(gate)
+
+    def add_reclaim_veto(self, veto: ReclaimVeto) -> None:
+        self._reclaim_vetoes.append(veto)
+
+    def add_victim_queues(self, queues: VictimQueues) -> None:
+        self._victim_queues.append(queues)
+
+    def add_queue_status(self, status: QueueStatus) -> None:
+        self._queue_status.append(status)
+
+    def add_fair_shares(self, shares: FairShares) -> None:
+        self._fair_shares.append(shares)
 
     # -- cluster changes (through a Statement) ------------------------------------------------
     def statement(self) -> Statement:
@@ -108,7 +131,7 @@ class Session:
             if i is not None:  # a node gone from the snapshot holds nothing we can use
                 self.state.take(i, job.request, placement.gpus)
         self.placements[job.id] = placements
-        for hook in self.on_allocate:
+        for hook in self._on_allocate:
             hook(job)
 
     def vacate(self, job: Job) -> tuple[ReplicaPlacement, ...]:
@@ -118,16 +141,18 @@ class Session:
             i = self.state.index.get(placement.node)
             if i is not None:
                 self.state.give_back(i, job.request, placement.gpus)
-        for hook in self.on_deallocate:
+        for hook in self._on_deallocate:
             hook(job)
         return placements
 
     # -- questions actions ask --------------------------------------------------------------
     def feasible(self, request: ReplicaRequest) -> BoolArray:
-        models = request.gpu_models
-        if models not in self._model_masks:
-            self._model_masks[models] = self.state.model_mask(models)
-        return self.state.feasible(request, self._model_masks[models])
+        """Nodes where one replica of `request` passes every filter now (scheduler.core.filters)."""
+        key = (request.gpu_models, request.wants_gpu)
+        static = self._static_fit.get(key)
+        if static is None:  # nodes do not change within a session: once per model set
+            static = self._static_fit[key] = static_fit(self.state, request)
+        return capacity_fit(self.state, request, static)
 
     def choose(self, request: ReplicaRequest) -> Choice | None:
         """Where the placement policy puts one replica now, or None when it fits nowhere."""
@@ -137,26 +162,61 @@ class Session:
         return self.policy.choose(self.state, request, mask)
 
     def veto(self, job: Job) -> ReasonItem | None:
-        return _first(self.allocate_vetoes, job)
+        """Why `job` may not be placed now, or None."""
+        for veto in self._allocate_vetoes:
+            reason = veto(job)
+            if reason is not None:
+                return reason
+        return None
+
+    @property
+    def reclaims(self) -> bool:
+        """Whether any plugin lends capacity between queues (registered a reclaim gate)."""
+        return bool(self._reclaim_gates)
 
     def reclaim_gate(self, job: Job) -> ReasonItem | None:
-        return _first(self.reclaim_gates, job)
+        """Why `job`'s queue may not reclaim now, or None."""
+        for gate in self._reclaim_gates:
+            reason = gate(job)
+            if reason is not None:
+                return reason
+        return None
+
+    def may_reclaim(self, job: Job, victim: Job) -> bool:
+        """Whether no reclaim veto spares `victim` from eviction for `job`."""
+        return not any(veto(job, victim) for veto in self._reclaim_vetoes)
+
+    def victim_queues(self, job: Job, candidates: Iterable[str]) -> list[str]:
+        """The queues of `candidates` other than the job's own that every victim-queues hook names."""
+        allowed = [queue for queue in candidates if queue != job.queue]
+        for hook in self._victim_queues:
+            named = set(hook(job))
+            allowed = [queue for queue in allowed if queue in named]
+        return allowed
+
+    def queue_standing(self, queue: str) -> QueueStanding | None:
+        """Where `queue` stands against its fair share (None when no hook knows it)."""
+        for status in self._queue_status:
+            standing = status(queue)
+            if standing is not None:
+                return standing
+        return None
+
+    def fair_shares(self) -> dict[str, Resources]:
+        """Every queue's fair share this cycle, merged over the hooks that report them."""
+        merged: dict[str, Resources] = {}
+        for shares in self._fair_shares:
+            for queue, share in shares().items():
+                merged.setdefault(queue, share)
+        return merged
 
     def note(self, job: Job, item: ReasonItem) -> None:
         self.notes.setdefault(job.id, []).append(item)
 
     def job_key(self, job: Job) -> tuple[object, ...]:
-        return (*[key(job) for key in self.job_order_keys], job.created_at, job.id)
+        return (*[key(job) for key in self._job_order], job.created_at, job.id)
 
     def queue_key(self, queue: str) -> tuple[object, ...]:
-        if not self.queue_order_keys:
+        if not self._queue_order:
             return (queue,)
-        return (*[key(queue) for key in self.queue_order_keys], queue)
-
-
-def _first(checks: list[Veto], job: Job) -> ReasonItem | None:
-    for check in checks:
-        reason = check(job)
-        if reason is not None:
-            return reason
-    return None
+        return (*[key(queue) for key in self._queue_order], queue)

@@ -51,10 +51,12 @@ class ClusterState:
             [node.memory_mib for node in self.nodes], dtype=np.int64
         ).reshape(n)
         self.gpu_count_arr: IntArray = np.array(self.gpu_count, dtype=np.int64).reshape(n)
+        self.pods_capacity_arr: IntArray = np.array(
+            [node.max_pods for node in self.nodes], dtype=np.int64
+        ).reshape(n)
         self.cpu_free_arr: IntArray = np.array(self.cpu_free, dtype=np.int64).reshape(n)
         self.mem_free_arr: IntArray = np.array(self.mem_free, dtype=np.int64).reshape(n)
         self.pods_free_arr: IntArray = np.array(self.pods_free, dtype=np.int64).reshape(n)
-        self.usable: BoolArray = self.ready & self.uncordoned
         self.max_share_free: IntArray = np.zeros(n, dtype=np.int64)
         self.whole_free: IntArray = np.zeros(n, dtype=np.int64)
         for i in range(n):
@@ -106,30 +108,3 @@ class ClusterState:
             else:
                 tags.pop(tag, None)
         self.changes.append(i)
-
-    def feasible(self, request: ReplicaRequest, allowed_models: BoolArray | None) -> BoolArray:
-        """Nodes where one replica of `request` fits now (CPU, memory, pod slot, model, GPUs)."""
-        mask = self.cpu_free_arr >= request.cpu_millis
-        mask &= self.usable
-        if request.memory_mib:
-            mask &= self.mem_free_arr >= request.memory_mib
-        mask &= self.pods_free_arr >= 1
-        if allowed_models is not None:
-            mask &= allowed_models[self.model_id]
-        whole = request.whole_gpus
-        if whole:
-            mask &= self.whole_free >= whole
-        elif request.gpu_milli:
-            mask &= self.max_share_free >= request.gpu_milli
-        elif request.gpu_memory_mib:
-            need = -(-request.gpu_memory_mib * MILLI_PER_GPU // np.maximum(self.gpu_memory, 1))
-            mask &= (self.gpu_memory > 0) & (self.max_share_free >= need)
-        return mask
-
-    def model_mask(self, models: frozenset[str]) -> BoolArray | None:
-        """Per model id: whether it is allowed (None when any model is)."""
-        if not models:
-            return None
-        return np.array([model in models for model in self.models], dtype=np.bool_)
-
-

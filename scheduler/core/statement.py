@@ -7,13 +7,22 @@ Actions try a scenario (evict these, place that) on a statement and keep it only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from scheduler.core.decisions import Bind, Decision, Evict
 from scheduler.core.model import Job, ReplicaPlacement
 
-if TYPE_CHECKING:
-    from scheduler.core.session import Session
+
+class Ledger(Protocol):
+    """What a statement changes: who holds what (the session, in a cycle)."""
+
+    def occupy(self, job: Job, placements: tuple[ReplicaPlacement, ...]) -> None:
+        """Reserve what `placements` name for `job`."""
+        ...
+
+    def vacate(self, job: Job) -> tuple[ReplicaPlacement, ...]:
+        """Free what `job` holds; returns its placements."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +36,10 @@ class _Op:
 
 
 class Statement:
-    """Tentative changes applied to the session's cluster state at once, undoable in reverse."""
+    """Tentative changes applied to the ledger at once, undoable in reverse."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
         self._ops: list[_Op] = []
 
     def checkpoint(self) -> int:
@@ -38,12 +47,12 @@ class Statement:
 
     def bind(self, job: Job, placements: tuple[ReplicaPlacement, ...]) -> None:
         """Place every replica of `job` as given (already checked to fit)."""
-        self.session.occupy(job, placements)
+        self.ledger.occupy(job, placements)
         self._ops.append(_Op("bind", job, placements))
 
     def evict(self, job: Job, *, action: str, message: str, for_job: str | None = None) -> None:
         """Free what a running `job` holds, on behalf of `for_job`."""
-        placements = self.session.vacate(job)
+        placements = self.ledger.vacate(job)
         self._ops.append(_Op("evict", job, placements, action, message, for_job))
 
     def rollback(self, checkpoint: int = 0) -> None:
@@ -51,9 +60,9 @@ class Statement:
         while len(self._ops) > checkpoint:
             op = self._ops.pop()
             if op.kind == "bind":
-                self.session.vacate(op.job)
+                self.ledger.vacate(op.job)
             else:
-                self.session.occupy(op.job, op.placements)
+                self.ledger.occupy(op.job, op.placements)
 
     def evicted_job_ids(self) -> set[str]:
         return {op.job.id for op in self._ops if op.kind == "evict"}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from scheduler.core.actions.allocate import try_allocate
 from scheduler.core.config import CycleConfig
 from scheduler.core.model import Job, Node, Snapshot
-from scheduler.core.plugins.placement import PlacementContext
+from scheduler.core.plugins.placement import PlacementContext, make_policy
 from scheduler.core.plugins.placement.typical import typical_shapes
 from scheduler.core.session import Session
 from scheduler.sim.protocol import BUCKETS, AllocCurve, build_workload
@@ -47,7 +47,8 @@ def replay(
     # Like FGD, the policy may know the ORIGINAL list's shape mix, never the order of later pods.
     context = PlacementContext(typical_shapes=typical_shapes(pod.request for pod in pods), seed=seed)
     config = CycleConfig(placement=policy, seed=seed, explain=False)
-    session = Session(Snapshot(workload.nodes), config, now=0.0, placement_context=context)
+    session = Session(Snapshot(workload.nodes), config, now=0.0,
+                      policy=make_policy(policy, context))
     statement = session.statement()
     state = session.state
     curve = AllocCurve(workload.cluster_gpu_milli)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.core.filters import fits
 from scheduler.core.model import GPU, MILLI_PER_GPU, Node, ReplicaRequest
 from scheduler.core.plugins.placement import POLICIES, PlacementContext, ScoredPlacement, TypicalShape
 from scheduler.core.plugins.placement.fgd import FgdScorer, Fragmentation
@@ -38,7 +39,7 @@ def choose(policy: str, nodes: list[Node], request: ReplicaRequest,
            shapes: tuple[TypicalShape, ...] = ONE_SHAPE) -> str:
     state = ClusterState(nodes)
     placement = POLICIES[policy](PlacementContext(typical_shapes=shapes))
-    choice = placement.choose(state, request, state.feasible(request, None))
+    choice = placement.choose(state, request, fits(state, request))
     assert choice is not None
     return nodes[choice[0]].name
 
@@ -149,7 +150,7 @@ def test_never_fails_a_pod_that_some_node_fits() -> None:
             request = ReplicaRequest(rng.choice([0, 1000, 4000, 11_000]), 1024, milli,
                                      gpu_models=frozenset(rng.sample(["T4", "P100"],
                                                                      rng.randint(0, 1))))
-            mask = state.feasible(request, state.model_mask(request.gpu_models))
+            mask = fits(state, request)
             choice = placement.choose(state, request, mask)
             if not mask.any():
                 assert choice is None

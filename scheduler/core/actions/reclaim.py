@@ -23,12 +23,9 @@ def _describe(job: Job, victim: Job) -> str:
 
 def reclaim(session: Session, statement: Statement) -> None:
     """For each waiting job whose queue is below its fair share, evict borrowers to fit it."""
-    if not session.reclaim_gates:
+    if not session.reclaims:
         return  # no fair share configured: nothing is lent, nothing is reclaimed
-
-    def allowed(job: Job, victim: Job) -> bool:
-        return not any(veto(job, victim) for veto in session.reclaim_vetoes)
-
+    allowed = session.may_reclaim
     victims = Victims(session)
     failed: dict[tuple[object, ...], int] = {}  # shape → statement length when it failed
     for job in waiting_jobs(session):
@@ -42,10 +39,7 @@ def reclaim(session: Session, statement: Statement) -> None:
         if failed.get(shape) == statement.checkpoint():
             session.note(job, CANNOT_HELP)  # an identical job just failed and nothing changed
             continue
-        if session.victim_queues is not None:
-            others = session.victim_queues(job)
-        else:
-            others = [queue for queue in victims.by_queue if queue != job.queue]
+        others = session.victim_queues(job, victims.by_queue)
         if make_room(session, statement, job, victims.for_job(job, allowed, others),
                      allowed=allowed, action="reclaim", describe=_describe):
             session.waiting.pop(job.id, None)

@@ -1,20 +1,24 @@
 """Making room by eviction: choose victims that lose least work, keep a scenario only if it helps.
 
-Candidate nodes are screened with plain arithmetic (what would be free there once its victims
-go); the chosen scenario then runs on the statement — victims evicted, the job placed — and is
-rolled back whole if it does not work. Reclaim and preempt differ only in which running jobs
-they may take.
+Candidate nodes are screened with the ordinary node filters on what-if rows (what would be free
+there once its victims go, see scheduler.core.whatif); the chosen scenario then runs on the
+statement — victims evicted, the job placed — and is rolled back whole if it does not work.
+Reclaim and preempt differ only in which running jobs they may take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from scheduler.core import held as held_shares
 from scheduler.core.actions.allocate import find_placements, pending_jobs
+from scheduler.core.filters import fits
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus
 from scheduler.core.session import Session
 from scheduler.core.statement import Statement
+from scheduler.core.whatif import Releases, rows_after_release
 
 VictimFilter = Callable[[Job, Job], bool]
 """(job that needs room, running job) → may this running job be evicted for it?"""
@@ -64,38 +68,18 @@ class Victims:
         return found
 
 
-def _fits_once_gone(session: Session, job: Job, node: int, victims: list[Job]) -> list[Job] | None:
-    """The shortest prefix of `victims` whose eviction lets one replica fit on `node` (arithmetic)."""
-    state, request = session.state, job.request
-    if not state.usable[node]:
-        return None
-    if request.gpu_models and state.gpu_model[node] not in request.gpu_models:
-        return None
-    name = state.nodes[node].name
-    healthy = [gpu.healthy for gpu in state.nodes[node].gpus]
-    cpu, mem, pods = state.cpu_free[node], state.mem_free[node], state.pods_free[node]
-    free = list(state.gpu_free[node])
-    need = request.share_on(int(state.gpu_memory[node])) if request.is_sharing else 0
-    taken: list[Job] = []
-    for victim in victims:
-        for placement in session.placements.get(victim.id, ()):
-            if placement.node != name:
-                continue
-            cpu += victim.request.cpu_millis
-            mem += victim.request.memory_mib
-            pods += 1
-            for grant in placement.gpus:
-                if healthy[grant.gpu_index]:
-                    free[grant.gpu_index] += grant.milli
-        taken.append(victim)
-        if cpu < request.cpu_millis or mem < request.memory_mib or pods < 1:
-            continue
-        if request.whole_gpus:
-            if free.count(MILLI_PER_GPU) >= request.whole_gpus:
-                return taken
-        elif not request.wants_gpu or max(free, default=0) >= need:
-            return taken
-    return None
+def _fits_once_gone(
+    session: Session, job: Job, by_node: dict[int, list[Job]], released: Releases
+) -> dict[int, list[Job]]:
+    """Per node: the shortest prefix of its victims (`released`: a group per victim and node)
+    whose eviction lets one replica fit there."""
+    rows = rows_after_release(session.state, released)
+    taken: dict[int, list[Job]] = {}
+    for row in np.flatnonzero(fits(rows, job.request)).tolist():
+        node = int(rows.node[row])
+        if node not in taken:  # rows of a node come shortest prefix first
+            taken[node] = by_node[node][: int(rows.step[row]) + 1]
+    return taken
 
 
 def _apply(session: Session, statement: Statement, job: Job, victims: list[Job],
@@ -138,19 +122,24 @@ def make_room(
     # One replica: on each node its victims hold, the cheapest prefix that makes room; best first.
     index = session.state.index
     by_node: dict[int, list[Job]] = {}
+    released = Releases()
+    group: dict[int, int] = {}  # node → the group of the victim last seen there
     for victim in victims:
         for placement in session.placements.get(victim.id, ()):
             node = index.get(placement.node)
-            if node is not None and victim not in by_node.setdefault(node, []):
-                by_node[node].append(victim)
+            if node is None:
+                continue
+            held = by_node.setdefault(node, [])
+            if not held or held[-1] is not victim:  # a victim's placements come together
+                held.append(victim)
+                group[node] = released.start(node)
+            released.give_back(group[node], victim.request, placement.gpus)
     options = []
-    for node, held in by_node.items():
-        taken = _fits_once_gone(session, job, node, held)
-        if taken is not None:
-            now = session.now
-            cost = (max(v.priority for v in taken),
-                    sum(victim_key(v, now)[1] for v in taken), len(taken), node)
-            options.append((cost, taken))
+    now = session.now
+    for node, taken in _fits_once_gone(session, job, by_node, released).items():
+        cost = (max(v.priority for v in taken), sum(victim_key(v, now)[1] for v in taken),
+                len(taken), node)
+        options.append((cost, taken))
     options.sort(key=lambda option: option[0])
     return any(_apply(session, statement, job, taken, allowed, action, describe)
                for _, taken in options[:8])

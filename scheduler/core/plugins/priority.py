@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scheduler.core.hooks import Hooks
 from scheduler.core.model import Job
-from scheduler.core.session import Session
 
 
 def _priority_key(job: Job) -> object:
@@ -13,5 +13,5 @@ def _priority_key(job: Job) -> object:
 class PriorityPlugin:
     name = "priority"
 
-    def on_session_open(self, session: Session) -> None:
-        session.job_order_keys.append(_priority_key)
+    def on_session_open(self, hooks: Hooks) -> None:
+        hooks.add_job_order(_priority_key)

@@ -20,8 +20,8 @@ from scheduler.core.fairshare.hierarchy import queue_path_order_key
 from scheduler.core.fairshare.ordering import Ratio, scaled_ratio
 from scheduler.core.fairshare.reclaim import may_be_reclaimed, may_reclaim_for
 from scheduler.core.fairshare.tree import QueueTree
+from scheduler.core.hooks import Hooks, QueueStanding
 from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus, Resources, Snapshot
-from scheduler.core.session import Session
 
 Gate = Callable[[Job], ReasonItem | None]
 
@@ -48,7 +48,7 @@ class ProportionPlugin:
         self.ratio: Ratio = Fraction
         self.error: str | None = None
 
-    def on_session_open(self, session: Session) -> None:
+    def on_session_open(self, hooks: Hooks) -> None:
         if not self.snapshot.queues:
             return
         try:
@@ -58,7 +58,7 @@ class ProportionPlugin:
             )
         except QueueTreeError as error:  # a broken tree places nothing, and says why
             self.error = str(error)
-            session.allocate_vetoes.append(self._broken)
+            hooks.add_allocate_veto(self._broken)
             return
         tree = self.tree
         for name in tree.queues:
@@ -71,20 +71,17 @@ class ProportionPlugin:
             self.allocated[name] = Resources()
         # Shares stay fixed for the session, so queue keys can be plain scaled integers.
         self.ratio = scaled_ratio(self.fair_share.values()) or Fraction
-        for job_id in session.placements:
-            job = session.jobs.get(job_id)
-            if job is not None:
-                self._add(job, 1)
-        session.shares = dict(self.fair_share)
-        self._rank_users(session)
-        session.queue_order_keys.append(self._queue_key)
-        session.allocate_vetoes.append(self._gate)
-        session.on_allocate.append(lambda job: self._add(job, 1))
-        session.on_deallocate.append(lambda job: self._add(job, -1))
-        session.reclaim_vetoes.append(self._not_reclaimable)
-        session.reclaim_gates.append(self._reclaim_gate)
-        session.victim_queues = self._over_share
-        session.queue_status = self.status
+        # Running jobs are counted by the allocation hooks: the session occupies them after this.
+        hooks.add_fair_shares(lambda: self.fair_share)
+        self._rank_users(hooks)
+        hooks.add_queue_order(self._queue_key)
+        hooks.add_allocate_veto(self._gate)
+        hooks.add_on_allocate(lambda job: self._add(job, 1))
+        hooks.add_on_deallocate(lambda job: self._add(job, -1))
+        hooks.add_reclaim_veto(self._not_reclaimable)
+        hooks.add_reclaim_gate(self._reclaim_gate)
+        hooks.add_victim_queues(self._over_share)
+        hooks.add_queue_status(self.status)
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _add(self, job: Job, sign: int) -> None:
@@ -93,10 +90,11 @@ class ProportionPlugin:
             self.allocated[name] = self.allocated[name] + amount
         self._memo.clear()  # queue keys and reclaim gates depend on what queues hold
 
-    def _rank_users(self, session: Session) -> None:
+    def _rank_users(self, hooks: Hooks) -> None:
         """Inside each leaf queue, no single user starves the others (see fairshare.users)."""
         by_queue: dict[str, list[Job]] = {}
-        for job in session.jobs.values():
+        jobs_by_id = {job.id: job for job in self.snapshot.jobs}  # the session's jobs, one per id
+        for job in jobs_by_id.values():
             if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
                 by_queue.setdefault(job.queue, []).append(job)
         rank: dict[str, int] = {}
@@ -106,7 +104,7 @@ class ProportionPlugin:
             share = self.fair_share.get(queue, Resources())
             for position, job in enumerate(order_pending_jobs(jobs, queue_share=share)):
                 rank[job.id] = position
-        session.job_order_keys.append(lambda job: rank.get(job.id, 0))
+        hooks.add_job_order(lambda job: rank.get(job.id, 0))
 
     def _queue_key(self, queue: str) -> object:
         """Through the tree: at every level, the subtree furthest below its fair share first."""
@@ -200,11 +198,11 @@ class ProportionPlugin:
         return not may_be_reclaimed(allocated=self.allocated[victim.queue], fair_share=share,
                                     request=victim.total_request)
 
-    def status(self, queue: str) -> tuple[Fraction, Resources, Resources] | None:
+    def status(self, queue: str) -> QueueStanding | None:
         """(allocated/fair-share ratio, allocated, fair share) of a queue, for explanations."""
         share = self.fair_share.get(queue)
         if share is None:
             return None
         held = self.allocated.get(queue, Resources())
         ratio = Fraction(held.gpu_milli, share.gpu_milli) if share.gpu_milli else Fraction(0)
-        return ratio, held, share
+        return QueueStanding(ratio, held, share)

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scheduler.core.plugins.placement.base import (
-    Choice,
-    PlacementContext,
-    PlacementPolicy,
-    ScoredPlacement,
-    TypicalShape,
-)
+from scheduler.core.plugins.placement.base import PlacementContext, ScoredPlacement, TypicalShape
 from scheduler.core.plugins.placement.fgd import FgdScorer
 from scheduler.core.plugins.placement.live import score_binpack, score_spread
 from scheduler.core.plugins.placement.paper import (
@@ -21,6 +15,7 @@ from scheduler.core.plugins.placement.paper import (
     score_gpu_packing,
 )
 from scheduler.core.plugins.placement.stranding import StrandingScorer
+from scheduler.core.policy import Choice, PlacementPolicy
 
 POLICIES: dict[str, Callable[[PlacementContext], PlacementPolicy]] = {
     "random": RandomPlacement,

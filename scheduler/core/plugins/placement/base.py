@@ -14,10 +14,8 @@ from typing import Protocol
 import numpy as np
 
 from scheduler.core.model import MILLI_PER_GPU, GpuGrant, ReplicaRequest
+from scheduler.core.policy import Choice
 from scheduler.core.state import BoolArray, ClusterState, IntArray
-
-Choice = tuple[int, tuple[GpuGrant, ...]]
-"""A node index in session order and the GPU shares to take there."""
 
 Scored = tuple[int, tuple[GpuGrant, ...]]
 """A node's score (negative = cannot place) and the GPU shares it would take."""
@@ -40,13 +38,6 @@ class PlacementContext:
 
     typical_shapes: tuple[TypicalShape, ...] = ()
     seed: int = 0
-
-
-class PlacementPolicy(Protocol):
-    """Choose where one replica goes among the nodes of `mask`, or None when none will do."""
-
-    def choose(self, state: ClusterState, request: ReplicaRequest, mask: BoolArray) -> Choice | None:
-        ...
 
 
 class NodeScorer(Protocol):

@@ -10,12 +10,12 @@ import numpy as np
 
 from scheduler.core.model import MILLI_PER_GPU, GpuGrant, ReplicaRequest
 from scheduler.core.plugins.placement.base import (
-    Choice,
     PlacementContext,
     Scored,
     default_grants,
     share_of,
 )
+from scheduler.core.policy import Choice
 from scheduler.core.state import BoolArray, ClusterState
 
 MAX_SCORE = 100
