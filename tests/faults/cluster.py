@@ -115,10 +115,11 @@ class Cluster:
         assert self.server is not None
         self.server.kill()
 
-    def start_agent(self, name: str, *, join: bool = True) -> Proc:
-        """`gpusched agent` for node NAME-sim-0 with 8 simulated GPUs and a home of its own;
-        `join=False` restarts one that already holds its node token."""
-        args = ["agent", "--server", self.url, "--simulate-gpus", GPUS, "--name", name,
+    def start_agent(self, name: str, *, join: bool = True, server: str = "") -> Proc:
+        """`gpusched agent` for node NAME-sim-0 with 8 simulated GPUs and a home of its own,
+        talking to `server` (default: the scheduler); `join=False` restarts one that already
+        holds its node token."""
+        args = ["agent", "--server", server or self.url, "--simulate-gpus", GPUS, "--name", name,
                 "--home", str(self.root / f"agent-{name}")]
         if join:
             args += ["--join-token", self.join_token()]
@@ -185,6 +186,10 @@ class Cluster:
 
         return wait_for(reached, seconds=seconds, what=f"jobs {ids} to be {wanted}",
                         diagnose=lambda: f"{self.statuses(ids)}\n{self.diagnose()}")
+
+    def wait_final(self, ids: list[str], *, seconds: float = 90) -> dict[str, str]:
+        """Wait until every job has ended (however it ended); their statuses."""
+        return self.wait_status(ids, FINAL, seconds=seconds)
 
     def node_ready(self, node: str) -> bool | None:
         """The node's readiness as the API shows it; None while it is unknown."""

@@ -27,7 +27,7 @@ def test_a_cancelled_job_that_checkpoints_keeps_its_gpus_until_it_is_gone(cluste
         return summary if f"waiting for {training} to stop" in summary else None
 
     said = wait_for(explained, seconds=30, what="the successor to wait for the stopping job")
-    cluster.wait_status([successor], seconds=90)
+    cluster.wait_final([successor], seconds=90)
     cluster.wait_status([training], "cancelled")
     cluster.wait_all_gone()
     assert_clean(cluster.runs(), cluster.statuses([successor]))

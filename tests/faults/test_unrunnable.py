@@ -42,7 +42,7 @@ def test_unrunnable_jobs_are_refused_and_the_node_keeps_stopping_what_it_is_told
     whole = cluster.submit(job_command(cluster.marks, seconds=1), gpus=8)
     grace = cluster.timings["grace_seconds"]
     stopped = eventually(lambda: not cluster.alive(victim), seconds=grace + 20)
-    cluster.wait_status([whole], seconds=60)
+    cluster.wait_final([whole], seconds=60)
     runs = cluster.runs()
     problems = violations(runs) + lost(runs, cluster.statuses([whole]))
     if not stopped:
