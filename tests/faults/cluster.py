@@ -18,12 +18,14 @@ from tests.faults.watcher import Watcher
 
 T = TypeVar("T")
 GPUS = "1x8xA100-80GB"
-# Shortened but not razor-thin on a loaded 2-core machine; node_timeout > fence + grace.
+# Shortened but not razor-thin on a loaded 2-core machine; node_timeout > fence + grace. The
+# fence stays at its default: a restarted scheduler takes seconds to answer, and the agent's
+# retries back off (1, 2, 4, 8 s), so an outage of 5 s is 7 s without a heartbeat.
 TIMINGS = {
     "heartbeat_seconds": 0.5,
-    "fence_seconds": 4.0,
-    "grace_seconds": 4.0,
-    "node_timeout_seconds": 12.0,
+    "fence_seconds": 10.0,
+    "grace_seconds": 3.0,
+    "node_timeout_seconds": 15.0,
     "cycle_period_seconds": 0.5,
     "leader_lease_seconds": 3.0,
 }
@@ -175,6 +177,17 @@ class Cluster:
 
     def statuses(self, ids: list[str]) -> dict[str, str]:
         return {job_id: self.job(job_id)["status"] for job_id in ids}
+
+    def all_statuses(self) -> dict[str, str]:
+        """Every job's status, in one request (the chaos run has hundreds)."""
+        reply = self.api().get("/v1/jobs", params={"limit": 1000})
+        reply.raise_for_status()
+        return {row["id"]: row["status"] for row in reply.json()}
+
+    def heard_from(self, node: str, *, since: float) -> bool:
+        """Whether the node's agent has heartbeated since `since` (wall time)."""
+        rows = [n for n in self.api().get("/v1/nodes").json() if n["name"] == node]
+        return bool(rows) and (rows[0]["last_heartbeat_at"] or 0) > since
 
     def wait_status(self, ids: list[str], status: str | tuple[str, ...] = "succeeded", *,
                     seconds: float = 90) -> dict[str, str]:

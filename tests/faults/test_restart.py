@@ -16,7 +16,8 @@ def _outage(cluster: Cluster, *, kill: Callable[[], None], restart: Callable[[],
     cluster.queue()
     before = [cluster.submit(job_command(cluster.marks, seconds=0.5), gpus=1) for _ in range(3)]
     cluster.wait_final(before)
-    during = [cluster.submit(job_command(cluster.marks, seconds=3), gpus=0.5) for _ in range(3)]
+    # These end 2 s into the outage, long before the agent fences itself (fence_seconds).
+    during = [cluster.submit(job_command(cluster.marks, seconds=2), gpus=0.5) for _ in range(3)]
     cluster.wait_started(during)
     kill()
     killed_at = time.time()

@@ -14,8 +14,8 @@ def test_a_cancelled_job_that_checkpoints_keeps_its_gpus_until_it_is_gone(cluste
     cluster.queue()
     cluster.start_agent("a")
     cluster.wait_ready(NODE)
-    # A training job on the whole node that takes 3 s (within the 4 s grace) to checkpoint.
-    training = cluster.submit(job_command(cluster.marks, seconds=300, stop_seconds=3), gpus=8)
+    # A training job on the whole node that takes 2 s (within the 3 s grace) to checkpoint.
+    training = cluster.submit(job_command(cluster.marks, seconds=300, stop_seconds=2), gpus=8)
     cluster.wait_started([training])
     successor = cluster.submit(job_command(cluster.marks, seconds=1), gpus=8)
     assert cluster.api().delete(f"/v1/jobs/{training}").status_code == 200
