@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -257,4 +258,7 @@ class Cluster:
                 proc.kill()
         survivors = kill_marked(self.marker)
         self.watcher.stop()
+        # Kept beside the marks for whoever reads a failure: what the watcher saw, and when.
+        gone = self.watcher.gone_times()
+        (self.root / "observed-gone.json").write_text(json.dumps(gone, indent=1, sort_keys=True))
         return survivors

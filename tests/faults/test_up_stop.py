@@ -53,3 +53,17 @@ def test_up_with_keep_jobs_leaves_them_to_be_adopted(cluster: Cluster) -> None:
     wait_for(lambda: not cluster.alive(job), seconds=cluster.timings["grace_seconds"] + 20,
              what="the adopted job to be stopped")
     assert len(cluster.started(job)) == 1, "it ran once, adopted, not started again"
+
+
+def test_a_killed_up_leaves_its_jobs_to_be_adopted(cluster: Cluster) -> None:
+    _up(cluster)
+    cluster.queue()
+    job = cluster.submit(job_command(cluster.marks, seconds=300, stop_seconds=0), gpus=1)
+    cluster.wait_started([job])
+    cluster.kill_server()  # SIGKILL: nothing runs to stop the jobs, and nothing should
+    assert cluster.alive(job), "the job died with `gpusched up`"
+    _up(cluster)
+    assert cluster.api().delete(f"/v1/jobs/{job}").status_code == 200
+    wait_for(lambda: not cluster.alive(job), seconds=cluster.timings["grace_seconds"] + 20,
+             what="the adopted job to be stopped")
+    assert len(cluster.started(job)) == 1, "it ran once, adopted, not started again"
