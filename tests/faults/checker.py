@@ -64,10 +64,13 @@ def over_capacity(runs: Iterable[Run]) -> list[str]:
             by_gpu[gpu] += [(run.start, 1, run.share, run), (run.end, 0, -run.share, run)]
     problems = []
     for gpu, events in sorted(by_gpu.items()):
-        held, live = 0.0, set()
+        held, live = 0.0, set[Run]()
         for at, _, delta, run in sorted(events, key=lambda e: (e[0], e[1])):
             held += delta
-            (live.add if delta > 0 else live.discard)(run)
+            if delta > 0:
+                live.add(run)
+            else:
+                live.discard(run)
             if held > 1 + EPSILON:
                 who = ", ".join(sorted(f"{r.label()} ({r.share:g})" for r in live))
                 problems.append(f"GPU {gpu} held {held:.3f} at {at:.2f} by {who}")

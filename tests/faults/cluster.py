@@ -33,16 +33,17 @@ TIMINGS = {
 FINAL = ("succeeded", "failed", "preempted", "cancelled")
 
 
-def wait_for(check: Callable[[], T], *, seconds: float, what: str,
+def wait_for(check: Callable[[], T | None], *, seconds: float, what: str,
              diagnose: Callable[[], str] = lambda: "") -> T:
     """Poll `check` until it returns something true; errors of a server that is down count as
     not yet. Fails naming `what` after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
+        value: T | None
         try:
             value = check()
         except (httpx.HTTPError, KeyError, ValueError):
-            value = None  # type: ignore[assignment]
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

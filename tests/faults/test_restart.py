@@ -10,7 +10,7 @@ from tests.faults.cluster import GPUS, Cluster, wait_for
 from tests.faults.marks import job_command, read_ends
 
 
-def _outage(cluster: Cluster, *, kill: Callable[[], None], restart: Callable[[], None],
+def _outage(cluster: Cluster, *, kill: Callable[[], None], restart: Callable[[], object],
             node: str) -> None:
     """Jobs that end before the kill and during the outage; restart; nothing runs again."""
     cluster.queue()

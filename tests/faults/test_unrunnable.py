@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.faults.checker import lost, violations
 from tests.faults.cluster import Cluster, eventually, wait_for
 from tests.faults.marks import job_command
 
 NODE = "a-sim-0"
-UNRUNNABLE = [
+UNRUNNABLE: list[dict[str, Any]] = [
     {"env": {"A=B": "v"}, "command": ["true"]},  # no environment can hold that name
     {"command": ["sh", "-c", "echo \x00"]},  # no argv can hold a NUL
     {"env": {"A": "v\x00"}, "command": ["true"]},
@@ -30,9 +32,12 @@ def test_unrunnable_jobs_are_refused_and_the_node_keeps_stopping_what_it_is_told
             accepted.append(reply.json()["id"])
     # Should one get through anyway, it is cancelled: that is what wedged the node.
     for job_id in accepted:
-        # Once the agent has tried it: reported (started_at) or failed.
-        wait_for(lambda j=job_id: cluster.job(j)["status"] == "failed" or cluster.job(j)["started_at"],
-                 seconds=30, what=f"the agent to try {job_id}", diagnose=cluster.diagnose)
+        def tried(job_id: str = job_id) -> bool:
+            """The agent has tried it: it reported it (started_at), or it failed."""
+            job = cluster.job(job_id)
+            return job["status"] == "failed" or job["started_at"] is not None
+
+        wait_for(tried, seconds=30, what=f"the agent to try {job_id}", diagnose=cluster.diagnose)
         cluster.api().delete(f"/v1/jobs/{job_id}")
     # The node must still stop what it is told: a cancelled job's process ends, and a job that
     # needs the whole node runs only after that.
