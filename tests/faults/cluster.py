@@ -20,8 +20,9 @@ from tests.faults.watcher import Watcher
 T = TypeVar("T")
 GPUS = "1x8xA100-80GB"
 # Shortened but not razor-thin on a loaded 2-core machine; node_timeout > fence + grace. The
-# fence stays at its default: a restarted scheduler takes seconds to answer, and the agent's
-# retries back off (1, 2, 4, 8 s), so an outage of 5 s is 7 s without a heartbeat.
+# fence stays at its default: a restarted scheduler takes seconds to answer, and a scheduler
+# outage longer than the fence stops every running job (the agent cannot tell it from a
+# partition), which the chaos run must not do.
 TIMINGS = {
     "heartbeat_seconds": 0.5,
     "fence_seconds": 10.0,
