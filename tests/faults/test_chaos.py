@@ -22,7 +22,10 @@ SHAPES = (0.25, 0.5, 0.5, 1, 1, 2)
 
 def _submit_all(cluster: Cluster, rng: random.Random, ids: list[str]) -> None:
     for n in range(JOBS):
-        command = job_command(cluster.marks, seconds=round(rng.uniform(0.2, 1.5), 2))
+        # One in ten lasts long enough to be alive across an agent's restart (and be adopted).
+        long = rng.random() < 0.1
+        seconds = round(rng.uniform(3, 6) if long else rng.uniform(0.2, 1.5), 2)
+        command = job_command(cluster.marks, seconds=seconds)
         ids.append(cluster.submit(command, gpus=rng.choice(SHAPES), key=f"chaos-{n}"))
 
 
