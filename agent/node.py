@@ -78,9 +78,10 @@ class NodeAgent:
             self._upload_logs()
         body = {"node": self.node_json(), "telemetry": telemetry, "replicas": self.runner.report()}
         reported = [k for k, r in self.runner.replicas.items() if r.state in FINISHED]
-        # Until it fences itself, the agent retries often: a scheduler back after a short outage
-        # must hear from it before its fence. Fenced, it may back off: nothing runs any more.
-        self.reporter.max_backoff = MAX_BACKOFF_SECONDS if self.fenced else self.fence_seconds / 10
+        # The agent retries often, fenced or not: a scheduler back after a short outage must hear
+        # from it before its fence, and one back after a long outage must hear the exits it kept
+        # before the node timeout (counted from the scheduler's start) declares the node lost.
+        self.reporter.max_backoff = min(MAX_BACKOFF_SECONDS, self.fence_seconds / 10)
         reply = self.reporter.heartbeat(body)
         if reply is None:
             self._fence_if_silent()

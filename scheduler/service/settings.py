@@ -7,6 +7,10 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+FENCE_SLACK_SECONDS = 3.0
+"""How much later than `fence_seconds` a dead agent's replicas stop themselves: their lease
+watchers act 1 s after the agent's own fence, on whole seconds, checking once a second."""
+
 
 def default_home() -> Path:
     return Path.home() / ".local" / "share" / "gpusched"
@@ -35,7 +39,8 @@ class Settings(BaseSettings):
     starts no sooner than T / max_cycle_share after it began (1 = back to back)."""
     node_timeout_seconds: float = 45.0
     """A node silent this long goes not-ready and its jobs are requeued; must exceed
-    `fence_seconds + grace_seconds`, so that its agent has stopped them first (docs/service.md)."""
+    `fence_seconds + grace_seconds + FENCE_SLACK_SECONDS`, so that its agent (or, if the agent is
+    dead, its replicas' own watchers) has stopped them first (docs/reliability.md)."""
     fence_seconds: float = Field(default=10.0, gt=0)
     """An agent without a successful heartbeat this long stops its replicas (sent in every
     heartbeat reply)."""
@@ -59,12 +64,14 @@ class Settings(BaseSettings):
     def _fence_before_timeout(self) -> Settings:
         # The node timeout must outlast the agent's fence and the grace of its SIGTERM, or the
         # scheduler would start a lost node's jobs elsewhere while their first copies still run.
-        if self.node_timeout_seconds <= self.fence_seconds + self.grace_seconds:
+        least = self.fence_seconds + self.grace_seconds + FENCE_SLACK_SECONDS
+        if self.node_timeout_seconds <= least:
             raise ValueError(
                 f"GPUSCHED_NODE_TIMEOUT_SECONDS ({self.node_timeout_seconds:g}) must be greater "
                 f"than GPUSCHED_FENCE_SECONDS ({self.fence_seconds:g}) + GPUSCHED_GRACE_SECONDS "
-                f"({self.grace_seconds:g}) = {self.fence_seconds + self.grace_seconds:g}: a lost "
-                "node's agent must have stopped its jobs before they are started elsewhere"
+                f"({self.grace_seconds:g}) + {FENCE_SLACK_SECONDS:g} s for a dead agent's "
+                f"replicas to stop themselves = {least:g}: a lost node's jobs must have stopped "
+                "before they are started elsewhere"
             )
         return self
 

@@ -27,7 +27,7 @@ TIMINGS = {
     "heartbeat_seconds": 0.5,
     "fence_seconds": 10.0,
     "grace_seconds": 3.0,
-    "node_timeout_seconds": 15.0,
+    "node_timeout_seconds": 17.0,
     "cycle_period_seconds": 0.5,
     "leader_lease_seconds": 3.0,
 }
