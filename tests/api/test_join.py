@@ -123,7 +123,7 @@ def test_an_agent_started_with_replace_takes_over_a_lost_node(api: Api, tmp_path
                         replace=replace, transport=api.client._transport)
 
     plain = reporter(_join_token(api, allow_replace=True), replace=False)
-    with pytest.raises(ReporterError, match="409.*replace"):
+    with pytest.raises(ReporterError, match=r"409.*replace"):
         plain.ensure_token(node)
     taking = reporter(_join_token(api, allow_replace=True), replace=True)
     taking.ensure_token(node)
