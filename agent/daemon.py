@@ -35,6 +35,8 @@ class AgentConfig:
     home: Path
     token: str | None = None
     join_token: str | None = None
+    replace: bool = False
+    """Join under the name of a lost node (a join token made with --allow-replace)."""
     simulate_gpus: str | None = None
     name: str = field(default_factory=socket.gethostname)
     interval: float = 1.0
@@ -96,7 +98,7 @@ def build_agents(config: AgentConfig) -> list[NodeAgent]:
                           lease_file=node_dir / "run" / "lease" if config.replica_lease else None),
             reporter=Reporter(server=config.server, node=name, token_file=node_dir / "token",
                               token=_token_for(config, node_dir / "token"),
-                              join_token=config.join_token),
+                              join_token=config.join_token, replace=config.replace),
             watchdog=Watchdog(grace_seconds=config.over_grant_grace_seconds),
             cpu_millis=cpu,
             memory_mib=memory,

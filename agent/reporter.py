@@ -31,6 +31,7 @@ class Reporter:
         token_file: Path,
         token: str | None = None,
         join_token: str | None = None,
+        replace: bool = False,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
@@ -39,6 +40,7 @@ class Reporter:
         self._token_file = token_file
         self._token = token or _read_token(token_file)
         self._join_token = join_token
+        self._replace = replace
         self._clock = clock
         self._client = httpx.Client(base_url=server.rstrip("/"), timeout=timeout,
                                     transport=transport)
@@ -62,8 +64,10 @@ class Reporter:
         if not self._join_token:
             raise ReporterError(f"node {self.node} has no token: pass --token, or --join-token "
                                 "from `gpusched nodes join-token`")
-        reply = self._client.post("/v1/agents/join",
-                                  json={"join_token": self._join_token, "node": node})
+        body: dict[str, Any] = {"join_token": self._join_token, "node": node}
+        if self._replace:  # take over the name of a lost node (the join token must allow it)
+            body["replace"] = True
+        reply = self._client.post("/v1/agents/join", json=body)
         if reply.status_code in (400, 401, 403, 404, 409, 422):
             raise ReporterError(f"joining as {self.node} refused ({reply.status_code}): "
                                 f"{_detail(reply)}")

@@ -25,6 +25,10 @@ def register(app: typer.Typer) -> None:
                                          help="Node token (or an admin token)."),
         join_token: str | None = typer.Option(None, "--join-token",
                                               help="Join token from `gpusched nodes join-token`."),
+        replace: bool = typer.Option(
+            False, "--replace",
+            help="Take over the name of a lost (not ready) node; needs a join token made with "
+                 "`gpusched nodes join-token --allow-replace`."),
         simulate_gpus: str | None = typer.Option(
             None, "--simulate-gpus",
             help="Simulated nodes NODESxGPUSxMODEL[-MEMORY], e.g. 2x8xA100-80GB."),
@@ -48,7 +52,7 @@ def register(app: typer.Typer) -> None:
             logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
         config = AgentConfig(
             server=server, home=home or _default_home(), token=token, join_token=join_token,
-            simulate_gpus=simulate_gpus, name=name, interval=interval, redis_url=redis_url,
+            replace=replace, simulate_gpus=simulate_gpus, name=name, interval=interval, redis_url=redis_url,
             upload_logs=not shared_home,
         )
         try:

@@ -130,33 +130,23 @@ def _item_json(item: ReasonItem) -> str:
 def _off_evicted(
     binds: list[Bind], evicts: list[Evict], *, state: StoreState, applied: Applied
 ) -> list[Bind]:
-    """The binds that use none of the GPUs (nor, for CPU-only replicas, the nodes) that this
-    cycle's victims hold; the others are deferred (the core planned them on freed capacity)."""
+    """The binds that land on none of the nodes where this cycle's victims run; the others are
+    deferred. The core planned them on what the victims free, but the victims keep their GPU
+    shares, CPU and memory held until their processes are gone; the next cycle sees those as
+    held and places (or explains) the deferred jobs again."""
     victims = {evict.job_id for evict in evicts}
-    gpus: set[tuple[str, int]] = set()
-    nodes: set[str] = set()
-    for job in state.snapshot.jobs:
-        if job.id in victims:
-            for placement in job.placements:
-                nodes.add(placement.node)
-                gpus.update((placement.node, grant.gpu_index) for grant in placement.gpus)
-
-    def clear(bind: Bind) -> bool:
-        for placement in bind.placements:
-            if placement.node not in nodes:
-                continue
-            if not placement.gpus or any(
-                (placement.node, g.gpu_index) in gpus for g in placement.gpus
-            ):
-                return False
-        return True
-
+    nodes = {
+        placement.node
+        for job in state.snapshot.jobs
+        if job.id in victims
+        for placement in job.placements
+    }
     kept = []
     for bind in binds:
-        if clear(bind):
-            kept.append(bind)
-        else:
+        if any(placement.node in nodes for placement in bind.placements):
             applied.deferred.append(bind.job_id)
+        else:
+            kept.append(bind)
     return kept
 
 

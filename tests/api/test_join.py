@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from scheduler.service import liveness
 from scheduler.store.db import session_factory
 from scheduler.store.tables import NodeRow
@@ -105,3 +107,24 @@ def test_join_token_bodies_are_checked(api: Api) -> None:
         "/v1/agents/join-tokens", json={"uses": 3, "allow_replace": True}, headers=api.admin
     ).json()
     assert made["uses"] == 3 and made["allow_replace"] is True
+
+
+def test_an_agent_started_with_replace_takes_over_a_lost_node(api: Api, tmp_path: Any) -> None:
+    # The agent's own join path (`gpusched agent --replace`), against the real route.
+    from agent.reporter import Reporter, ReporterError
+
+    _join(api, _join_token(api), "node-a")
+    _lose(api, "node-a")
+    node = node_spec("node-a")
+
+    def reporter(token: str, *, replace: bool) -> Reporter:
+        return Reporter(server="http://testserver", node="node-a",
+                        token_file=tmp_path / f"token-{replace}", join_token=token,
+                        replace=replace, transport=api.client._transport)
+
+    plain = reporter(_join_token(api, allow_replace=True), replace=False)
+    with pytest.raises(ReporterError, match=r"409.*replace"):
+        plain.ensure_token(node)
+    taking = reporter(_join_token(api, allow_replace=True), replace=True)
+    taking.ensure_token(node)
+    assert (tmp_path / "token-True").read_text().strip().startswith("gs")

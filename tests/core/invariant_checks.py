@@ -7,12 +7,19 @@ from collections import defaultdict
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import Bind, CycleResult, Evict
-from scheduler.core.model import MILLI_PER_GPU, Job, JobStatus, Snapshot
+from scheduler.core.model import MILLI_PER_GPU, HeldShare, Job, JobStatus, Snapshot
+
+GRACE_SECONDS = 30.0
 
 
 def check_and_apply(snapshot: Snapshot, result: CycleResult, config: CycleConfig,
-                    now: float) -> list[Job]:
-    """Assert the invariants of `result` on `snapshot`; the jobs as they are once it is carried out."""
+                    now: float) -> tuple[list[Job], tuple[HeldShare, ...]]:
+    """Assert the invariants of `result` on `snapshot`; the jobs as they are once the service has
+    carried it out, and the shares its victims hold while they stop.
+
+    As the service does: an evicted job's replicas keep their shares held until they stop, and a
+    bind onto a node where a victim of the same cycle runs is deferred (its job stays pending).
+    """
     jobs = {job.id: job for job in snapshot.jobs}
     binds = [d for d in result.decisions if isinstance(d, Bind)]
     evicts = [d for d in result.decisions if isinstance(d, Evict)]
@@ -31,14 +38,22 @@ def check_and_apply(snapshot: Snapshot, result: CycleResult, config: CycleConfig
     pending = {job.id for job in snapshot.jobs if job.status is JobStatus.PENDING}
     assert set(result.reasons) == pending - set(bound)  # every job left waiting says why
     after = dict(jobs)
+    held = tuple(
+        HeldShare(job_id, placement.node, placement.gpus, jobs[job_id].request.cpu_millis,
+                  jobs[job_id].request.memory_mib, stopping_until=now + GRACE_SECONDS)
+        for job_id in evicted for placement in jobs[job_id].placements
+    )
     for job_id in evicted:  # requeued, as the service does with a preempted training job
         after[job_id] = dataclasses.replace(
             jobs[job_id], status=JobStatus.PENDING, placements=(), started_at=None)
+    victim_nodes = {share.node for share in held}
     for bind in binds:
+        if any(placement.node in victim_nodes for placement in bind.placements):
+            continue  # deferred until the victims have stopped
         after[bind.job_id] = dataclasses.replace(
             jobs[bind.job_id], status=JobStatus.RUNNING, placements=bind.placements, started_at=now)
-    check_capacity(snapshot, list(after.values()))
-    return list(after.values())
+    check_capacity(snapshot, list(after.values()), held=(*snapshot.held, *held))
+    return list(after.values()), held
 
 
 def _check_bind(snapshot: Snapshot, job: Job, bind: Bind) -> None:
@@ -60,12 +75,19 @@ def _check_bind(snapshot: Snapshot, job: Job, bind: Bind) -> None:
             assert all(grant.milli == MILLI_PER_GPU for grant in placement.gpus)
 
 
-def check_capacity(snapshot: Snapshot, jobs: list[Job]) -> None:
-    """No GPU share over 1000 milli, no node over its CPU, memory or pod count."""
+def check_capacity(snapshot: Snapshot, jobs: list[Job], *, held: tuple[HeldShare, ...] = ()) -> None:
+    """No GPU share over 1000 milli, no node over its CPU, memory or pod count, counting the
+    shares of stopping replicas (`held`) as taken."""
     gpu_use: dict[tuple[str, int], int] = defaultdict(int)
     cpu_use: dict[str, int] = defaultdict(int)
     memory_use: dict[str, int] = defaultdict(int)
     pods: dict[str, int] = defaultdict(int)
+    for share in held:
+        cpu_use[share.node] += share.cpu_millis
+        memory_use[share.node] += share.memory_mib
+        pods[share.node] += 1
+        for grant in share.gpus:
+            gpu_use[(share.node, grant.gpu_index)] += grant.milli
     for job in jobs:
         if job.status is not JobStatus.RUNNING:
             assert not job.placements, f"{job.id} is {job.status} but holds {job.placements}"

@@ -1,5 +1,6 @@
 """Property tests: over several cycles with running jobs, evictions and queues, no decision set
-overcommits a GPU or a node, gangs stay whole, and only running jobs are evicted."""
+overcommits a GPU or a node (counting the shares victims hold while they stop), gangs stay
+whole, and only running jobs are evicted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from hypothesis import strategies as st
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
 from scheduler.core.decisions import Evict
-from scheduler.core.model import GPU, Job, JobStatus, Node, Queue, ReplicaRequest, Resources, Snapshot
+from scheduler.core.model import (
+    GPU,
+    HeldShare,
+    Job,
+    JobStatus,
+    Node,
+    Queue,
+    ReplicaRequest,
+    Resources,
+    Snapshot,
+)
 from scheduler.core.plugins.placement import POLICIES
 from tests.core.invariant_checks import check_and_apply
 
@@ -74,6 +85,7 @@ def worlds(draw: st.DrawFn) -> World:
 def run_rounds(world: World, config: CycleConfig) -> int:
     """Cycles over `world`, checking every decision set; returns how many evictions there were."""
     jobs: list[Job] = []
+    held: tuple[HeldShare, ...] = ()  # victims of the last round, still stopping
     evictions = 0
     for round_ in range(ROUNDS):
         now = round_ * ROUND_SECONDS
@@ -81,11 +93,11 @@ def run_rounds(world: World, config: CycleConfig) -> int:
         done = {running[i].id for i in world.finishing[round_] if i < len(running)}
         jobs = [job for job in jobs if job.id not in done]  # finished: gone from the snapshot
         jobs += [job for arrival, job in world.arrivals if arrival == round_]
-        snapshot = Snapshot(world.nodes, tuple(jobs), world.queues)
+        snapshot = Snapshot(world.nodes, tuple(jobs), world.queues, held=held)
         result = run_cycle(snapshot, config, now=now)
         assert run_cycle(snapshot, config, now=now).decisions == result.decisions  # deterministic
         evictions += sum(isinstance(d, Evict) for d in result.decisions)
-        jobs = check_and_apply(snapshot, result, config, now)
+        jobs, held = check_and_apply(snapshot, result, config, now)  # the older ones stopped
     return evictions
 
 
