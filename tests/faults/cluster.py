@@ -97,6 +97,15 @@ class Cluster:
         self.server = Proc(argv, env=self.env(), log=self.root / "scheduler.log")
         self._await_server()
 
+    def start_one_node(self, name: str = "a") -> str:
+        """A scheduler with the default queue and one agent, ready; returns the node's name."""
+        self.start_scheduler()
+        self.queue()
+        self.start_agent(name)
+        node = f"{name}-sim-0"
+        self.wait_ready(node)
+        return node
+
     def start_up(self, *args: str) -> Proc:
         """`gpusched up` (API, loop and the embedded agent in one process) instead."""
         argv = gpusched_argv("up", "--host", "127.0.0.1", "--port", str(self.port), *args)

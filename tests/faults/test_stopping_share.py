@@ -6,14 +6,9 @@ from tests.faults.checker import assert_clean
 from tests.faults.cluster import Cluster, wait_for
 from tests.faults.marks import job_command
 
-NODE = "a-sim-0"
-
 
 def test_a_cancelled_job_that_checkpoints_keeps_its_gpus_until_it_is_gone(cluster: Cluster) -> None:
-    cluster.start_scheduler()
-    cluster.queue()
-    cluster.start_agent("a")
-    cluster.wait_ready(NODE)
+    cluster.start_one_node("a")
     # A training job on the whole node that takes 2 s (within the 3 s grace) to checkpoint.
     training = cluster.submit(job_command(cluster.marks, seconds=300, stop_seconds=2), gpus=8)
     cluster.wait_started([training])

@@ -63,10 +63,7 @@ def _join(cluster: Cluster, token: str, name: str, **extra: Any) -> httpx.Respon
 
 
 def test_a_join_cannot_take_a_live_node_and_join_tokens_are_single_use(cluster: Cluster) -> None:
-    cluster.start_scheduler()
-    cluster.queue()
-    cluster.start_agent("a")
-    cluster.wait_ready("a-sim-0")
+    cluster.start_one_node("a")
     secret = cluster.submit(job_command(cluster.marks, seconds=300), gpus=1, env={"SECRET": "s3"})
     cluster.wait_started([secret])
     problems = []

@@ -19,10 +19,7 @@ UNRUNNABLE: list[dict[str, Any]] = [
 def test_unrunnable_jobs_are_refused_and_the_node_keeps_stopping_what_it_is_told(
     cluster: Cluster,
 ) -> None:
-    cluster.start_scheduler()
-    cluster.queue()
-    cluster.start_agent("a")
-    cluster.wait_ready(NODE)
+    cluster.start_one_node("a")
     answers = []
     accepted = []
     for body in UNRUNNABLE:

@@ -20,13 +20,19 @@ def _silence(api: Api, seconds: float) -> None:
         session.commit()
 
 
-def _requeued_and_bound_again(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
-    """A job whose node went silent, came back, and got the job again as attempt 2."""
+def _bound(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
+    """A one-GPU job bound to node-a by a cycle: (its id, node-a's agent headers, the loop)."""
     api.queue("vision")
     agent = api.join("node-a", gpus=1)
     job_id = submit(api)
     cycles = loop(api)
     cycles.run_once()
+    return job_id, agent, cycles
+
+
+def _requeued_and_bound_again(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
+    """A job whose node went silent, came back, and got the job again as attempt 2."""
+    job_id, agent, cycles = _bound(api)
     assert heartbeat(api, agent, report(job_id, "running"))["desired"][0]["attempt"] == 1
     _silence(api, 3600)
     cycles.leading_since = time.time() - 3600
@@ -57,10 +63,7 @@ def test_the_end_of_attempt_1_does_not_end_attempt_2(api: Api, old_end: str) -> 
 
 
 def test_a_restarted_scheduler_counts_silence_from_its_own_start(api: Api) -> None:
-    api.queue("vision")
-    agent = api.join("node-a", gpus=1)
-    job_id = submit(api)
-    loop(api).run_once()
+    job_id, agent, _ = _bound(api)
     heartbeat(api, agent, report(job_id, "running"))
     _silence(api, 3600)  # the scheduler was down for an hour; so was every heartbeat
     restarted = loop(api)
@@ -77,10 +80,7 @@ def test_a_restarted_scheduler_counts_silence_from_its_own_start(api: Api) -> No
 
 
 def test_a_finished_report_for_a_running_job_is_recorded_and_acknowledged(api: Api) -> None:
-    api.queue("vision")
-    agent = api.join("node-a", gpus=1)
-    job_id = submit(api)
-    loop(api).run_once()
+    job_id, agent, _ = _bound(api)
     # The first report the scheduler sees is the exit kept on the agent's disk across an outage.
     reply = heartbeat(api, agent, report(job_id, "succeeded"))
     assert reply["acknowledged"] == [{"job_id": job_id, "replica": 0, "attempt": 1}]
