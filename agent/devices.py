@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from scheduler.inventory import GpuInventory
+from scheduler.protocol import GpuSpec
 
 # XIDs after which NVIDIA's XID catalogue says the GPU needs a reset or service, not a job restart:
 # 48 double-bit ECC, 62 internal micro-controller halt, 64 ECC row-remap failure, 74 NVLink error,
@@ -47,7 +47,7 @@ class DeviceSource(Protocol):
     enforcement_capable: bool
     """True when per-process GPU memory is real, so a watchdog can enforce grants."""
 
-    def inventory(self) -> list[GpuInventory]:
+    def inventory(self) -> list[GpuSpec]:
         """The GPUs present now (re-read when devices appear or vanish)."""
         ...
 

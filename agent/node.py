@@ -8,13 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from pydantic import ValidationError
+
 from agent import procfs
 from agent.devices import DeviceSource, GpuSample, sample_to_json
-from agent.replica import FINISHED
 from agent.reporter import MAX_BACKOFF_SECONDS, Reporter
 from agent.runner import Runner
-from agent.spec import ReplicaKey, ReplicaSpec
+from agent.spec import ReplicaKey, memory_limit_mib
 from agent.watchdog import Watchdog
+from scheduler import protocol
 
 if TYPE_CHECKING:  # redis is imported only by agents that stream telemetry
     from agent.stream import TelemetryStream
@@ -58,7 +60,7 @@ class NodeAgent:
         return {
             "name": self.name, "cpu_millis": self.cpu_millis, "memory_mib": self.memory_mib,
             "labels": dict(self.labels), "enforcement": self.enforcement,
-            "gpus": [gpu.to_json() for gpu in self.source.inventory()],
+            "gpus": [gpu.model_dump() for gpu in self.source.inventory()],
         }
 
     def tick(self) -> dict[str, Any]:
@@ -77,7 +79,8 @@ class NodeAgent:
         if self.upload_logs and self.reporter.connected:
             self._upload_logs()
         body = {"node": self.node_json(), "telemetry": telemetry, "replicas": self.runner.report()}
-        reported = [k for k, r in self.runner.replicas.items() if r.state in FINISHED]
+        finished = protocol.FINISHED_STATES
+        reported = [k for k, r in self.runner.replicas.items() if r.state in finished]
         # The agent retries often, fenced or not: a scheduler back after a short outage must hear
         # from it before its fence, and one back after a long outage must hear the exits it kept
         # before the node timeout (counted from the scheduler's start) declares the node lost.
@@ -150,7 +153,7 @@ class NodeAgent:
 
     def _police(self, usage: dict[ReplicaKey, dict[str, int]], gpu_memory: dict[str, int]) -> None:
         running = {k: r for k, r in self.runner.replicas.items() if r.state == "running"}
-        limits = {k: r.spec.memory_limit_mib(gpu_memory) for k, r in running.items()}
+        limits = {k: memory_limit_mib(r.spec, gpu_memory) for k, r in running.items()}
         over = {v.key: v for v in self.watchdog.check(usage=usage, limits=limits)}
         for key, rep in running.items():
             if rep.stop_deadline is not None:
@@ -211,15 +214,19 @@ class NodeAgent:
             self.lock.close()
 
 
-def _parse_desired(entries: list[Any]) -> tuple[list[ReplicaSpec], frozenset[ReplicaKey]]:
-    """Valid specs, and the keys of invalid entries (left as they are rather than stopped)."""
-    specs: list[ReplicaSpec] = []
+def _parse_desired(
+    entries: list[Any],
+) -> tuple[list[protocol.DesiredReplica], frozenset[ReplicaKey]]:
+    """Valid entries, and the keys of invalid ones (left as they are rather than stopped)."""
+    specs: list[protocol.DesiredReplica] = []
     keep: set[ReplicaKey] = set()
-    for entry in entries:
+    for entry in entries if isinstance(entries, list) else []:
         try:
-            specs.append(ReplicaSpec.from_json(entry))
-        except ValueError as exc:
-            log.error("ignoring a desired replica the agent cannot run: %s", exc)
+            specs.append(protocol.DesiredReplica.model_validate(entry))
+        except ValidationError as exc:
+            job_id = entry.get("job_id") if isinstance(entry, dict) else None
+            log.error("ignoring a desired replica the agent cannot run (job %r): %s",
+                      job_id, _first_error(exc))
             if isinstance(entry, dict) and isinstance(entry.get("replica"), int):
                 attempt = entry.get("attempt", 1)
                 keep.add((str(entry.get("job_id")), entry["replica"],
@@ -231,9 +238,16 @@ def _parse_acknowledged(entries: Any) -> set[ReplicaKey]:
     """The (job, replica, attempt) keys the scheduler recorded; malformed entries are skipped."""
     keys: set[ReplicaKey] = set()
     for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
+        try:
+            acked = protocol.ReplicaKey.model_validate(entry)
+        except ValidationError:
             continue
-        job_id, replica, attempt = entry.get("job_id"), entry.get("replica"), entry.get("attempt", 1)
-        if isinstance(job_id, str) and isinstance(replica, int) and isinstance(attempt, int):
-            keys.add((job_id, replica, attempt))
+        keys.add((acked.job_id, acked.replica, acked.attempt))
     return keys
+
+
+def _first_error(error: ValidationError) -> str:
+    """The first problem, naming the field: one line for the log."""
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the entry"
+    return f"{where}: {first['msg']}"

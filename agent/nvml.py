@@ -12,7 +12,7 @@ import pynvml
 
 from agent.devices import GpuProcess, GpuSample, judge_health
 from scheduler.core.gpu_catalog import is_known_model
-from scheduler.inventory import GpuInventory
+from scheduler.protocol import GpuSpec
 
 log = logging.getLogger(__name__)
 _MIB = 1024 * 1024
@@ -64,7 +64,7 @@ class NvmlSource:
         self._clock = clock
         self._started = False
         self._handles: list[Any] = []
-        self._gpus: list[GpuInventory] = []
+        self._gpus: list[GpuSpec] = []
         self._events: Any = None
         self._xids: dict[str, list[int]] = {}
         self._scanned_at = 0.0
@@ -87,7 +87,7 @@ class NvmlSource:
             self.driver_version = ""
         known = {gpu.index: gpu for gpu in self._gpus}
         handles: list[Any] = []
-        gpus: list[GpuInventory] = []
+        gpus: list[GpuSpec] = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle: Any = None
             try:
@@ -105,7 +105,7 @@ class NvmlSource:
         self._events = self._register_xid_events(handles)
 
     @staticmethod
-    def _describe(index: int, handle: Any) -> GpuInventory:
+    def _describe(index: int, handle: Any) -> GpuSpec:
         memory_mib = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // _MIB
         try:
             major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
@@ -116,7 +116,7 @@ class NvmlSource:
             mig = pynvml.nvmlDeviceGetMigMode(handle)[0] == pynvml.NVML_DEVICE_MIG_ENABLE
         except pynvml.NVMLError:
             mig = False  # not a MIG-capable part
-        return GpuInventory(
+        return GpuSpec(
             index=index,
             uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
             model=short_model_name(_text(pynvml.nvmlDeviceGetName(handle)), memory_mib),
@@ -154,7 +154,7 @@ class NvmlSource:
         self._started = False
 
     # -- reading -------------------------------------------------------------------------
-    def inventory(self) -> list[GpuInventory]:
+    def inventory(self) -> list[GpuSpec]:
         return list(self._gpus)
 
     def sample(self) -> list[GpuSample]:
@@ -173,7 +173,7 @@ class NvmlSource:
             self._scanned_at = min(self._scanned_at, soon)
         return samples
 
-    def _unreadable(self, gpu: GpuInventory, error: str) -> GpuSample:
+    def _unreadable(self, gpu: GpuSpec, error: str) -> GpuSample:
         healthy, reason = judge_health(ecc_double_bit=0, xids=[], read_error=error)
         return GpuSample(index=gpu.index, uuid=gpu.uuid, healthy=healthy, health_reason=reason,
                          xid_errors=list(self._xids.get(gpu.uuid, [])))
@@ -204,7 +204,7 @@ class NvmlSource:
                 seen.append(int(data.eventData))
                 del seen[:-_RECENT_XIDS]
 
-    def _read(self, gpu: GpuInventory, handle: Any) -> GpuSample:
+    def _read(self, gpu: GpuSpec, handle: Any) -> GpuSample:
         xids = list(self._xids.get(gpu.uuid, []))
         sample = GpuSample(index=gpu.index, uuid=gpu.uuid, xid_errors=xids)
         try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from agent.spec import ReplicaKey, ReplicaSpec
+from agent.spec import ReplicaKey
+from scheduler.protocol import DesiredReplica
 
-FINISHED = frozenset({"succeeded", "failed", "lost", "killed"})
 STATE_VERSION = 2
 """Version 2 keys replicas by attempt; version 1 files (no attempt, `reported`) still load."""
 
@@ -16,7 +16,7 @@ STATE_VERSION = 2
 class Replica:
     """One replica this node runs or ran, as it is reported in heartbeats."""
 
-    spec: ReplicaSpec
+    spec: DesiredReplica
     state: str = "running"
     pid: int | None = None
     start_ticks: int = 0
@@ -48,13 +48,13 @@ class Replica:
     def to_row(self) -> dict[str, Any]:
         """The replica as a row of the state file."""
         row = {k: v for k, v in vars(self).items() if k != "spec"}
-        return {"spec": self.spec.to_json(), **row}
+        return {"spec": self.spec.model_dump(mode="json"), **row}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Replica:
         """Read a state-file row of either version; raises KeyError/TypeError/ValueError."""
         row = dict(row)
-        spec = ReplicaSpec.from_json(row.pop("spec"))  # no attempt (version 1): attempt 1
+        spec = DesiredReplica.model_validate(row.pop("spec"))  # version 1 has no attempt: 1
         if "reported" in row:  # version 1: "a heartbeat carried its end" served as the ack
             row.setdefault("acknowledged", row.pop("reported"))
         known = {f.name for f in fields(cls)} - {"spec"}

@@ -15,8 +15,9 @@ from typing import Any
 
 from agent import procfs
 from agent.lease import WRAPPER, write_lease
-from agent.replica import FINISHED, STATE_VERSION, Replica, describe, file_stem
-from agent.spec import ReplicaKey, ReplicaSpec
+from agent.replica import STATE_VERSION, Replica, describe, file_stem
+from agent.spec import ReplicaKey, memory_limit_mib
+from scheduler.protocol import FINISHED_STATES, DesiredReplica
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Runner:
     # -- the desired set -----------------------------------------------------------------
     def reconcile(
         self,
-        desired: Iterable[ReplicaSpec],
+        desired: Iterable[DesiredReplica],
         *,
         gpu_memory: dict[str, int],
         keep: frozenset[ReplicaKey] = frozenset(),
@@ -69,7 +70,7 @@ class Runner:
             try:
                 if rep.state == "running":
                     self.stop(key, reason=_why_undesired(key, newer))
-                elif rep.state in FINISHED and rep.acknowledged:
+                elif rep.state in FINISHED_STATES and rep.acknowledged:
                     self._forget(key)
                     changed = True
             except Exception:
@@ -82,7 +83,7 @@ class Runner:
         """JOB/REPLICA.log for attempt 1 (the name before attempts), JOB/REPLICA.ATTEMPT.log after."""
         return self.log_dir / key[0] / f"{file_stem(key)}.log"
 
-    def _start(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> None:
+    def _start(self, spec: DesiredReplica, gpu_memory: dict[str, int]) -> None:
         rep = Replica(spec=spec, started_at=self._clock())
         self.replicas[spec.key] = rep
         if not spec.command:
@@ -107,7 +108,7 @@ class Runner:
         rep.start_ticks = stat.start_ticks if stat else 0
         log.info("started %s as pid %d", describe(spec.key), child.pid)
 
-    def _spawn(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> subprocess.Popen[bytes]:
+    def _spawn(self, spec: DesiredReplica, gpu_memory: dict[str, int]) -> subprocess.Popen[bytes]:
         log_path = self.log_path(spec.key)
         exit_file = self._exit_file(spec.key)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,7 @@ class Runner:
                 env=env, start_new_session=True,
             )
 
-    def replica_env(self, spec: ReplicaSpec, gpu_memory: dict[str, int]) -> dict[str, str]:
+    def replica_env(self, spec: DesiredReplica, gpu_memory: dict[str, int]) -> dict[str, str]:
         """The environment a replica gets: its devices, its grant, and its place in the gang."""
         env = dict(spec.env)
         env.update({
@@ -142,7 +143,7 @@ class Runner:
             "LOCAL_RANK": "0",
             "LOCAL_WORLD_SIZE": "1",
         })
-        limit = spec.memory_limit_mib(gpu_memory)
+        limit = memory_limit_mib(spec, gpu_memory)
         if limit:
             env["GPUSCHED_GPU_MEMORY_LIMIT_MIB"] = str(limit)
         shared = [g for g in spec.gpus if g.milli < 1000]
@@ -270,7 +271,7 @@ class Runner:
         changed = False
         for key in keys:
             rep = self.replicas.get(key)
-            if rep is not None and rep.state in FINISHED and not rep.acknowledged:
+            if rep is not None and rep.state in FINISHED_STATES and not rep.acknowledged:
                 rep.acknowledged = changed = True
         if changed:
             self.save()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from agent.devices import GpuSample
 from scheduler.core.gpu_catalog import GPU_MEMORY_MIB, is_known_model, memory_of
-from scheduler.inventory import GpuInventory
+from scheduler.protocol import GpuSpec
 
 _SPEC = re.compile(r"^(\d+)x(\d+)x(.+)$", re.IGNORECASE)
 _MEMORY_SUFFIX = re.compile(r"^(.+?)-(\d+)(GB|G|GIB)$", re.IGNORECASE)
@@ -66,7 +66,7 @@ class SimulatedSource:
 
     def __init__(self, *, node_name: str, spec: SimulateSpec, seed: int = 0) -> None:
         self._gpus = [
-            GpuInventory(
+            GpuSpec(
                 index=i,
                 uuid="GPU-" + str(uuid.uuid5(_UUID_NAMESPACE, f"{node_name}/{i}")),
                 model=spec.model,
@@ -82,7 +82,7 @@ class SimulatedSource:
         """Tell the simulation how much of each GPU running replicas hold (1000 = one GPU)."""
         self._load_milli = dict(milli_by_uuid)
 
-    def inventory(self) -> list[GpuInventory]:
+    def inventory(self) -> list[GpuSpec]:
         return list(self._gpus)
 
     def sample(self) -> list[GpuSample]:

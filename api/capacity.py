@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scheduler.core.model import milli_to_gpus
+from scheduler.protocol import PendingReasonJson, ReasonItemJson, WaitKind
 from scheduler.store.tables import GpuRow, JobRow, NodeRow
 
 
@@ -61,9 +62,9 @@ def unresolvable(
         "replicas": job.replicas,
         "replicas_fit": fit,
     }
-    return {
-        "kind": "unresolvable",
-        "summary": message,
-        "items": [{"code": "cluster-capacity", "message": message, "data": data}],
-        "node_failures": {},
-    }
+    reason = PendingReasonJson(
+        kind=WaitKind.UNRESOLVABLE,
+        summary=message,
+        items=[ReasonItemJson(code="cluster-capacity", message=message, data=data)],
+    )
+    return reason.model_dump(mode="json")

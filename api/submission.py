@@ -23,6 +23,7 @@ from api.auth import Principal
 from api.schemas.jobs import JobCreate, JobPublic
 from api.views import job_public
 from scheduler.core.model import gpus_to_milli, milli_to_gpus
+from scheduler.protocol import JobStatus
 from scheduler.store import allocations, jobs, nodes, queues
 from scheduler.store.tables import JobRow
 
@@ -60,7 +61,7 @@ def prepare(body: JobCreate, *, principal: Principal, idempotency_key: str | Non
         "queue": body.queue,
         "name": body.name,
         "user": principal.name,
-        "status": "pending",
+        "status": JobStatus.PENDING.value,
         "gpu_milli": gpus_to_milli(body.gpus) if body.gpus is not None else 0,
         "gpu_memory_mib": body.gpu_memory_mib or 0,
         "cpu_millis": body.cpu_millis,
@@ -89,7 +90,7 @@ def new_job_public(row: dict[str, Any]) -> JobPublic:
         queue=row["queue"],
         name=row["name"],
         user=row["user"],
-        status="pending",
+        status=JobStatus.PENDING,
         gpus=milli_to_gpus(row["gpu_milli"]),
         gpu_memory_mib=row["gpu_memory_mib"] or None,
         cpu_millis=row["cpu_millis"],

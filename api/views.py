@@ -9,6 +9,7 @@ from api.schemas.jobs import AllocationPublic, EventPublic, JobPublic
 from api.schemas.nodes import GpuPublic, NodePublic
 from api.schemas.queues import QueuePublic
 from scheduler.core.model import milli_to_gpus
+from scheduler.protocol import JobStatus
 from scheduler.store.queues import QueueUsage
 from scheduler.store.tables import AllocationRow, EventRow, GpuRow, JobRow, NodeRow, QueueRow
 
@@ -46,7 +47,7 @@ def job_public(row: JobRow, allocations: Sequence[AllocationRow] = ()) -> JobPub
         exit_code=row.exit_code,
         message=row.message or "",
         attempts=row.attempts or 0,
-        reason=row.reason if row.status == "pending" else None,
+        reason=row.reason if row.status == JobStatus.PENDING else None,
         allocations=[allocation_public(a) for a in allocations],
     )
 

@@ -10,6 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from pydantic import ValidationError
+
+from scheduler.protocol import Heartbeat
+
 JOIN_TOKEN = "gsj_test-join"
 
 
@@ -24,6 +28,8 @@ class FakeScheduler:
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}  # node token → node
         self.heartbeats: list[tuple[str, dict[str, Any]]] = []
+        self.refused: list[tuple[str, str]] = []
+        """Heartbeats the protocol's Heartbeat model refused: (node, why)."""
         self.desired: dict[str, list[dict[str, Any]]] = {}
         self.logs: dict[tuple[str, str, int, int], bytearray] = {}  # (node, job, replica, attempt)
         self.down = False
@@ -64,6 +70,12 @@ class FakeScheduler:
                 return 401, {"detail": "bad node token"}
             if parts[3:] == ["heartbeat"]:
                 beat = json.loads(body)
+                try:  # the real API's check, so that the agent's bodies are the protocol's
+                    Heartbeat.model_validate(beat)
+                except ValidationError as error:
+                    self.refused.append((node, str(error)))
+                    return 422, {"detail": error.errors(include_url=False, include_input=False,
+                                                        include_context=False)}
                 self.heartbeats.append((node, beat))
                 return 200, self._reply(node, beat)
             if parts[3] == "logs":

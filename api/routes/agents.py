@@ -21,19 +21,10 @@ from api.deps import (
     WakeupDep,
     forget_principals,
 )
-from api.schemas.agents import (
-    MAX_ATTEMPT,
-    Heartbeat,
-    HeartbeatReply,
-    JoinReply,
-    JoinRequest,
-    JoinTokenCreate,
-    JoinTokenPublic,
-    NodeSpec,
-)
-from api.schemas.common import INT64_MAX
+from api.schemas.agents import JoinReply, JoinRequest, JoinTokenCreate, JoinTokenPublic
 from api.schemas.errors import errors
-from scheduler.inventory import GpuInventory, NodeInventory
+from scheduler.protocol import MAX_ATTEMPT, Heartbeat, HeartbeatReply
+from scheduler.protocol_types import INT64_MAX
 from scheduler.service import heartbeat, logs
 from scheduler.store import events, nodes, tokens
 from scheduler.store.tables import EventRow, JobRow, ReplicaRow
@@ -101,7 +92,7 @@ def join(
             "this join token is used up (make another with `gpusched nodes join-token`, "
             "or `--uses N` for several nodes)",
         )
-    nodes.upsert(session, _inventory(body.node), now=now)
+    nodes.upsert(session, body.node, now=now)
     # One live token per node: a replacing agent's token ends the lost agent's.
     tokens.revoke_node(session, name, now=now)
     raw, _ = tokens.create(session, "agent", now=now, name=f"agent:{name}", node=name)
@@ -165,9 +156,9 @@ def post_heartbeat(
     live = redis is not None and redis.put_telemetry(node, samples, now=now, ttl=ttl)
     outcome = heartbeat.handle(
         session,
-        inventory=_inventory(body.node),
+        inventory=body.node,
         telemetry=samples,
-        replicas=[report.model_dump() for report in body.replicas],
+        replicas=body.replicas,
         settings=settings,
         now=now,
         live=live,
@@ -175,13 +166,11 @@ def post_heartbeat(
     session.commit()
     if outcome.wake:
         wakeup.notify()
-    return HeartbeatReply.model_validate(
-        {
-            "desired": outcome.desired,
-            "heartbeat_seconds": settings.heartbeat_seconds,
-            "fence_seconds": settings.fence_seconds,
-            "acknowledged": outcome.acknowledged,
-        }
+    return HeartbeatReply(
+        desired=outcome.desired,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        fence_seconds=settings.fence_seconds,
+        acknowledged=outcome.acknowledged,
     )
 
 
@@ -257,24 +246,3 @@ def _attempt_ran_here(
         return None
     finally:
         session.rollback()
-
-
-def _inventory(spec: NodeSpec) -> NodeInventory:
-    return NodeInventory(
-        name=spec.name,
-        cpu_millis=spec.cpu_millis,
-        memory_mib=spec.memory_mib,
-        labels=dict(spec.labels),
-        enforcement=spec.enforcement,
-        gpus=tuple(
-            GpuInventory(
-                index=g.index,
-                uuid=g.uuid,
-                model=g.model,
-                memory_mib=g.memory_mib,
-                compute_capability=g.compute_capability,
-                mig_mode=g.mig_mode,
-            )
-            for g in spec.gpus
-        ),
-    )

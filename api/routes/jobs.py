@@ -13,10 +13,11 @@ from api import capacity
 from api.auth import Principal, forbidden
 from api.deps import JobIdPath, PersonDep, SessionDep, SettingsDep, SubmissionsDep, WakeupDep
 from api.schemas.errors import errors
-from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic, JobStatusName
+from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic
 from api.submission import prepare
 from api.views import allocation_public, event_public, job_public
 from scheduler.core.model import milli_to_gpus
+from scheduler.protocol import FINAL_STATUSES, JobStatus
 from scheduler.service import logs
 from scheduler.store import allocations, events, jobs, nodes, queues
 from scheduler.store.tables import AllocationRow, JobRow
@@ -55,7 +56,7 @@ def list_jobs(
     principal: PersonDep,
     response: Response,
     queue: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
-    status_: Annotated[JobStatusName | None, Query(alias="status")] = None,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[JobPublic]:
@@ -70,7 +71,7 @@ def list_jobs(
         limit=limit,
         offset=offset,
     )
-    held = placements(session, [r for r in rows if r.status != "pending"])
+    held = placements(session, [r for r in rows if r.status != JobStatus.PENDING])
     response.headers["X-Total-Count"] = str(total)
     return [job_public(row, held.get(row.id, [])) for row in rows]
 
@@ -100,12 +101,12 @@ def cancel_job(
     """Cancel a pending or running job (cancelling a cancelled job is a no-op)."""
     job = visible_job(session, principal, job_id, "cancel")
     job = jobs.get_for_update(session, job.id) or job  # decide on the latest committed state
-    if job.status in ("succeeded", "failed", "preempted"):
+    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.PREEMPTED):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"job {job_id} already ended ({job.status}); nothing to cancel",
         )
-    if job.status != "cancelled":
+    if job.status != JobStatus.CANCELLED:
         jobs.cancel(
             session, job, now=time.time(), by=principal.name, grace=settings.grace_seconds
         )
@@ -122,9 +123,9 @@ def explain_job(job_id: JobIdPath, session: SessionDep, principal: PersonDep) ->
     rows = queues.list_all(session)
     usage = queues.subtree_usage(rows, queues.usage(session))[job.queue]
     queue = next(row for row in rows if row.name == job.queue)
-    reason = job.reason if job.status == "pending" else None
+    reason = job.reason if job.status == JobStatus.PENDING else None
     summary = _summary(job, len(held))
-    if job.status == "pending":
+    if job.status == JobStatus.PENDING:
         never = capacity.unresolvable(job, nodes.list_all(session), nodes.gpus_of(session))
         if never is not None:  # said at once, before (and whatever) the next cycle says
             reason, summary = never, never["summary"]
@@ -162,7 +163,7 @@ def job_logs(
 def placements(session: Session, rows: list[JobRow]) -> dict[str, list[AllocationRow]]:
     """The shares each job holds; for an ended job holding none, those of its last bind."""
     held = allocations.of_jobs(session, [row.id for row in rows])
-    ended = [row.id for row in rows if row.status in jobs.FINAL and row.id not in held]
+    ended = [row.id for row in rows if row.status in FINAL_STATUSES and row.id not in held]
     held.update(allocations.last_bound(session, ended))
     return held
 
@@ -178,10 +179,10 @@ def visible_job(session: Session, principal: Principal, job_id: str, verb: str) 
 
 
 def _summary(job: JobRow, held: int) -> str:
-    if job.status == "pending":
+    if job.status == JobStatus.PENDING:
         if job.reason:
             return str(job.reason.get("summary") or "waiting for the next scheduling cycle")
         return "waiting for the next scheduling cycle"
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         return f"running with {held} GPU share(s)"
     return f"{job.status}" + (f": {job.message}" if job.message else "")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from api.deps import AdminDep, SessionDep, forget_principals
 from api.schemas.agents import TokenCreate, TokenPublic
-from api.schemas.common import INT64_MAX
 from api.schemas.errors import errors
+from scheduler.protocol_types import INT64_MAX
 from scheduler.store import events, queues, tokens
 from scheduler.store.tables import TokenRow
 

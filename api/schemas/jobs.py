@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
@@ -13,13 +13,11 @@ from api.schemas.common import (
     EnvName,
     QueueName,
     StrictBody,
-    Text,
-    Whole,
-    as_whole,
     check_thousandths,
 )
+from scheduler.protocol import JobStatus
+from scheduler.protocol_types import Text, Whole, as_whole
 
-JobStatusName = Literal["pending", "running", "succeeded", "failed", "preempted", "cancelled"]
 _GPUS_RULE = "gpus must be a fraction in (0, 1) or a whole number >= 1"
 _MAX_GPUS_PER_REPLICA = 100_000
 _GPUS_SCHEMA: dict[str, Any] = {
@@ -119,7 +117,7 @@ class JobPublic(BaseModel):
     queue: str
     name: str
     user: str
-    status: JobStatusName
+    status: JobStatus
     gpus: float
     gpu_memory_mib: int | None
     cpu_millis: int
@@ -144,7 +142,7 @@ class ExplainPublic(BaseModel):
     """Why a job is where it is, with the numbers of its queue."""
 
     id: str
-    status: JobStatusName
+    status: JobStatus
     summary: str
     reason: dict[str, Any] | None
     queue: str

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import GpuCount, QueueName, StrictBody, Whole, as_whole
+from api.schemas.common import GpuCount, QueueName, StrictBody
+from scheduler.protocol_types import Whole, as_whole
 
 
 class QueueCreate(StrictBody):

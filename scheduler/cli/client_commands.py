@@ -30,8 +30,8 @@ from scheduler.cli.output import (
     json_wanted,
     print_json,
 )
-from scheduler.cli.render import TERMINAL_STATUSES, job_detail, jobs_table
-from scheduler.core.model import JobStatus
+from scheduler.cli.render import job_detail, jobs_table
+from scheduler.protocol import FINAL_STATUSES, JobStatus
 
 SUBMIT_EXAMPLE = "gpusched submit --queue QUEUE --gpus 0.5 -- python train.py"
 
@@ -296,7 +296,7 @@ def _follow_logs(api: ApiClient, *, job_id: str, replica: int | None, interval: 
             err_console().print("[dim]... (output skipped: it grew faster than read)[/dim]")
         if chunk:
             typer.echo(decoder.decode(chunk), nl=False)
-        elif status in TERMINAL_STATUSES:
+        elif status in FINAL_STATUSES:
             typer.echo(decoder.decode(b"", final=True), nl=False)
             err_console().print(f"[dim]job {job_id} {status}[/dim]")
             return

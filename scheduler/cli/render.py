@@ -11,15 +11,16 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLE = {
-    "pending": "yellow",
-    "running": "green",
-    "succeeded": "blue",
-    "failed": "red",
-    "preempted": "magenta",
-    "cancelled": "dim",
+from scheduler.protocol import FINAL_STATUSES, JobStatus
+
+STATUS_STYLE: dict[str, str] = {
+    JobStatus.PENDING: "yellow",
+    JobStatus.RUNNING: "green",
+    JobStatus.SUCCEEDED: "blue",
+    JobStatus.FAILED: "red",
+    JobStatus.PREEMPTED: "magenta",
+    JobStatus.CANCELLED: "dim",
 }
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "preempted"})
 # Borderless like kubectl: rows stay one line each, easy to grep and to read.
 LIST_STYLE: dict[str, Any] = {"box": None, "header_style": "bold", "pad_edge": False}
 
@@ -135,7 +136,7 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], *, title: str | None = None) -
     for job in jobs:
         status = str(job.get("status", ""))
         where = placement(job) if status == "running" else reason_summary(job.get("reason"))
-        if not where and status in TERMINAL_STATUSES:
+        if not where and status in FINAL_STATUSES:
             ran = placement(job)  # an ended job's allocations say where it last ran
             where = str(job.get("message") or "") or (f"ran on {ran}" if ran else "")
         table.add_row(
@@ -192,7 +193,7 @@ def job_detail(job: Mapping[str, Any]) -> RenderableType:
     if not allocations:
         return sheet
     # Once the job ended its shares are free: they say where it last ran.
-    title = "last ran on" if job.get("status") in TERMINAL_STATUSES else "allocations"
+    title = "last ran on" if job.get("status") in FINAL_STATUSES else "allocations"
     table = Table(title=title, title_justify="left", **LIST_STYLE)
     for header in ("REPLICA", "NODE", "GPU", "UUID", "FRACTION"):
         table.add_column(header, no_wrap=True)

@@ -89,12 +89,20 @@ class Node:
 
 
 class JobStatus(enum.StrEnum):
+    """A job's status: the one definition, used by the core, the store, the API and the CLI."""
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     PREEMPTED = "preempted"
+    """Evicted and not requeued (submitted with `requeue: false`)."""
     CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        """The job will not run again."""
+        return self not in (JobStatus.PENDING, JobStatus.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)

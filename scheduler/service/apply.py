@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
+from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem, WaitKind
+from scheduler.protocol import JobStatus, ReasonItemJson
 from scheduler.service.settings import Settings
 from scheduler.service.snapshot import StoreState
 from scheduler.store import binds as binds_store
@@ -53,7 +55,7 @@ def write_decisions(
         binds = _off_evicted(binds, evicts, state=state, applied=applied)
     for evict in evicts:
         job = session.get(JobRow, evict.job_id, with_for_update=True)
-        if job is None or job.status != "running":
+        if job is None or job.status != JobStatus.RUNNING:
             applied.skipped += 1
             continue
         message = evict.message or f"evicted by {evict.action}"
@@ -75,38 +77,48 @@ def write_reasons(
     updated in place and forgets jobs that no longer wait. Reasons are plain frozen data:
     comparing them costs less than serialising every one.
     """
-    writer = _ReasonWriter()
-    changed: dict[str, str] = {}
+    changed: dict[str, PendingReason] = {}
     for job_id, reason in reasons.items():
         if seen.get(job_id) != reason:
             seen[job_id] = reason
-            changed[job_id] = writer.text(reason)
+            changed[job_id] = reason
     for gone in seen.keys() - reasons.keys():
         del seen[gone]
-    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
+    bulk.set_json_by_id(
+        session, _jobs, column="reason", values=reason_texts(changed), where_status=JobStatus.PENDING.value
+    )
+
+
+def reason_texts(reasons: Mapping[str, PendingReason]) -> dict[str, str]:
+    """Each reason as the JSON of scheduler.protocol.PendingReasonJson (what the API shows)."""
+    writer = _ReasonWriter()
+    return {job_id: writer.text(reason) for job_id, reason in reasons.items()}
 
 
 class _ReasonWriter:
-    """Pending reasons as the JSON text stored in jobs.reason (and shown by the API).
-
-    The items and node counts that jobs share are encoded once.
+    """PendingReasonJson's JSON, assembled from parts that pydantic encodes once each.
 
     One cycle's reasons share most of their parts (explain memoises by job shape), so caching by
-    object identity, while the reasons are alive, turns thousands of encodings into dozens.
+    object identity, while the reasons are alive, turns thousands of encodings into dozens; a
+    model built and dumped per reason costs several times more (benchmarks/reason_json.py).
+    The parts are joined in the model's field order with its separators, so the text is
+    exactly `PendingReasonJson(...).model_dump_json()` (tests/service/test_reasons.py).
     """
 
     def __init__(self) -> None:
-        self._parts: dict[int, tuple[object, str]] = {}
+        self._parts: dict[int, tuple[object, bytes]] = {}
 
     def text(self, reason: PendingReason) -> str:
-        items = ", ".join(self._part(item, _item_json) for item in reason.items)
-        return (
-            f'{{"kind": {self._part(reason.kind, _dumps)}, '
-            f'"summary": {self._part(reason.summary, _dumps)}, "items": [{items}], '
-            f'"node_failures": {self._part(reason.node_failures, _dumps)}}}'
-        )
+        items = b",".join(self._part(item, _item_json) for item in reason.items)
+        return b"".join((
+            b'{"kind":', self._part(reason.kind, _KIND.dump_json),
+            b',"summary":', self._part(reason.summary, _SUMMARY.dump_json),
+            b',"items":[', items,
+            b'],"node_failures":', self._part(reason.node_failures, _node_failures_json),
+            b"}",
+        )).decode()
 
-    def _part(self, value: Any, encode: Callable[[Any], str]) -> str:
+    def _part(self, value: Any, encode: Callable[[Any], bytes]) -> bytes:
         known = self._parts.get(id(value))
         if known is not None and known[0] is value:
             return known[1]
@@ -115,16 +127,18 @@ class _ReasonWriter:
         return encoded
 
 
-def _dumps(value: Any) -> str:
-    if isinstance(value, Mapping):
-        value = dict(value)
-    elif isinstance(value, str):
-        value = str(value)  # a StrEnum is written as its text
-    return json.dumps(value)
+_KIND = TypeAdapter(WaitKind)
+_SUMMARY = TypeAdapter(str)
+_NODE_FAILURES = TypeAdapter(dict[str, int])
 
 
-def _item_json(item: ReasonItem) -> str:
-    return json.dumps({"code": item.code, "message": item.message, "data": _plain(item.data)})
+def _node_failures_json(failures: Mapping[str, int]) -> bytes:
+    return _NODE_FAILURES.dump_json(dict(failures))
+
+
+def _item_json(item: ReasonItem) -> bytes:
+    model = ReasonItemJson(code=item.code, message=item.message, data=_plain(item.data))
+    return model.model_dump_json().encode()
 
 
 def _off_evicted(

@@ -10,31 +10,38 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.inventory import NodeInventory
+from scheduler.protocol import (
+    FINISHED_STATES,
+    DesiredGpu,
+    DesiredReplica,
+    JobStatus,
+    NodeSpec,
+    ReplicaKey,
+    ReplicaReport,
+    ReplicaState,
+)
 from scheduler.service.settings import Settings
 from scheduler.store import events, held, jobs, nodes
 from scheduler.store.tables import AllocationRow, GpuRow, JobRow, ReplicaRow
 
-TERMINAL = ("succeeded", "failed", "lost", "killed")
-
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatOutcome:
-    desired: list[dict[str, Any]]
+    desired: list[DesiredReplica]
     wake: bool
     """True when the scheduler should run a cycle (a job ended, a share was freed, the node or a
     GPU changed)."""
-    acknowledged: list[dict[str, Any]] = field(default_factory=list)
-    """{job_id, replica, attempt} of every finished report, recorded or ignored as stale: the
+    acknowledged: list[ReplicaKey] = field(default_factory=list)
+    """(job_id, replica, attempt) of every finished report, recorded or ignored as stale: the
     agent may forget each once it is no longer desired."""
 
 
 def handle(
     session: Session,
     *,
-    inventory: NodeInventory,
+    inventory: NodeSpec,
     telemetry: list[dict[str, Any]],
-    replicas: list[dict[str, Any]],
+    replicas: list[ReplicaReport],
     settings: Settings,
     now: float,
     live: bool = False,
@@ -57,11 +64,11 @@ def handle(
     acknowledged = []
     for report in replicas:
         changed |= _apply_report(session, node.name, report, now=now, grace=settings.grace_seconds)
-        if report["state"] != "running":
-            acknowledged.append({k: report[k] for k in ("job_id", "replica", "attempt")})
+        if report.state.finished:
+            acknowledged.append(report.key)
     # After the reports: a run they ended just now holds its other replicas' shares, and this
     # same (full) list says which of those still run.
-    keys = (((r["job_id"], r["replica"], r["attempt"]), r["state"]) for r in replicas)
+    keys = (((r.job_id, r.replica, r.attempt), r.state.value) for r in replicas)
     gone = held.release_gone(session, node.name, reports=keys)
     session.flush()
     return HeartbeatOutcome(
@@ -72,46 +79,46 @@ def handle(
 
 
 def _apply_report(
-    session: Session, node: str, report: dict[str, Any], *, now: float, grace: float
+    session: Session, node: str, report: ReplicaReport, *, now: float, grace: float
 ) -> bool:
     """Record one replica's state; True when its job ended. Reports of other attempts, of other
     nodes' bindings or of jobs no longer running are ignored."""
     # Lock the job first: the loop may be evicting or re-binding it concurrently.
-    job = jobs.get_for_update(session, str(report["job_id"]))
-    if job is None or job.status != "running":
+    job = jobs.get_for_update(session, report.job_id)
+    if job is None or job.status != JobStatus.RUNNING:
         return False
-    row = session.get(ReplicaRow, (job.id, report["replica"]), populate_existing=True)
-    if row is None or row.node != node or row.attempt != report["attempt"]:
+    row = session.get(ReplicaRow, (job.id, report.replica), populate_existing=True)
+    if row is None or row.node != node or row.attempt != report.attempt:
         return False  # not (or no longer) this binding: the reply's `desired` corrects the agent
-    state = report["state"]
-    row.over_grant = bool(report.get("over_grant"))
-    if row.state in TERMINAL:
+    state = report.state
+    row.over_grant = report.over_grant
+    if row.state in FINISHED_STATES:
         return False  # the exit was recorded on first sight
-    if state == "running":
-        if row.state != "running":
-            row.state, row.pid = "running", report.get("pid")
-            row.started_at = report.get("started_at") or now
+    if state is ReplicaState.RUNNING:
+        if row.state != ReplicaState.RUNNING:
+            row.state, row.pid = ReplicaState.RUNNING.value, report.pid
+            row.started_at = report.started_at or now
             if job.started_at is None:
                 job.started_at = row.started_at
                 events.record(session, "job.started", at=now, job_id=job.id, node=node)
         return False
-    row.state = state
-    row.exit_code = report.get("exit_code")
-    row.finished_at = report.get("finished_at") or now
-    row.message = str(report.get("message") or "")
+    row.state = state.value
+    row.exit_code = report.exit_code
+    row.finished_at = report.finished_at or now
+    row.message = report.message
     label = f"replica {row.replica} on {node}"
-    if state == "succeeded":
+    if state is ReplicaState.SUCCEEDED:
         siblings = session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)).all()
-        if all(r.state == "succeeded" for r in siblings):
+        if all(r.state == ReplicaState.SUCCEEDED for r in siblings):
             job.exit_code = 0
             jobs.stop_running(session, job, now=now, outcome="succeeded", message="", grace=grace)
             return True
         return False
-    if state == "failed":
+    if state is ReplicaState.FAILED:
         job.exit_code = row.exit_code
         message = f"{label} exited with code {row.exit_code}"
         jobs.stop_running(session, job, now=now, outcome="failed", message=message, grace=grace)
-    elif state == "lost":
+    elif state is ReplicaState.LOST:
         message = f"{label} was lost: {row.message or 'the agent no longer finds it'}"
         jobs.stop_running(session, job, now=now, outcome="lost", message=message, grace=grace)
     else:  # killed while still wanted: the agent's enforcement stopped it
@@ -120,13 +127,13 @@ def _apply_report(
     return True
 
 
-def desired_for(session: Session, node: str, settings: Settings) -> list[dict[str, Any]]:
+def desired_for(session: Session, node: str, settings: Settings) -> list[DesiredReplica]:
     """Every replica of a running job bound to `node`, with its GPU grant and gang wiring."""
     rows = (
         session.execute(
             select(ReplicaRow, JobRow)
             .join(JobRow, JobRow.id == ReplicaRow.job_id)
-            .where(ReplicaRow.node == node, JobRow.status == "running")
+            .where(ReplicaRow.node == node, JobRow.status == JobStatus.RUNNING.value)
             .order_by(ReplicaRow.job_id, ReplicaRow.replica)
         )
         .all()
@@ -155,22 +162,23 @@ def desired_for(session: Session, node: str, settings: Settings) -> list[dict[st
     for replica, job in rows:
         held = grants.get((job.id, replica.replica), [])
         desired.append(
-            {
-                "job_id": job.id,
-                "replica": replica.replica,
-                "attempt": replica.attempt,
-                "replicas": job.replicas,
-                "command": list(job.command),
-                "env": dict(job.env or {}),
-                "gpus": [
-                    {"index": a.gpu_index, "uuid": a.gpu_uuid, "milli": a.milli} for a, _ in held
+            DesiredReplica(
+                job_id=job.id,
+                replica=replica.replica,
+                attempt=replica.attempt,
+                replicas=job.replicas,
+                command=list(job.command),
+                env=dict(job.env or {}),
+                gpus=[
+                    DesiredGpu(index=a.gpu_index, uuid=a.gpu_uuid, milli=a.milli)
+                    for a, _ in held
                 ],
-                "gpu_memory_limit_mib": _memory_limit(job, held),
-                "master_addr": masters.get(job.id, node),
-                "master_port": settings.master_port_base + zlib.crc32(job.id.encode()) % 1000,
-                "grace_seconds": settings.grace_seconds,
-                "kill_over_grant": settings.kill_over_grant,
-            }
+                gpu_memory_limit_mib=_memory_limit(job, held),
+                master_addr=masters.get(job.id, node),
+                master_port=settings.master_port_base + zlib.crc32(job.id.encode()) % 1000,
+                grace_seconds=settings.grace_seconds,
+                kill_over_grant=settings.kill_over_grant,
+            )
         )
     return desired
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from scheduler.protocol import JobStatus
 from scheduler.store import events, held, jobs
 from scheduler.store.tables import JobRow, NodeRow, ReplicaRow
 
@@ -48,7 +49,7 @@ def expire_silent_nodes(
         session.scalars(
             select(JobRow)
             .where(
-                JobRow.status == "running",
+                JobRow.status == JobStatus.RUNNING.value,
                 JobRow.id.in_(select(ReplicaRow.job_id).where(ReplicaRow.node.in_(names))),
             )
             .with_for_update()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
 from scheduler.core.decisions import CycleResult, PendingReason
-from scheduler.core.model import Snapshot
+from scheduler.core.model import JobStatus, Snapshot
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
 from scheduler.service.clock import LoopClock, SystemClock
@@ -232,8 +232,8 @@ class SchedulerLoop:
         counts = dict(
             session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
         )
-        for status in ("pending", "running", "succeeded", "failed", "preempted", "cancelled"):
-            self.metrics.jobs.labels(status).set(counts.get(status, 0))
+        for status in JobStatus:
+            self.metrics.jobs.labels(status.value).set(counts.get(status.value, 0))
 
     def _observe(
         self,

@@ -137,7 +137,7 @@ def load(session: Session) -> StoreState:
             JobRow.updated_at,
             JobRow.last_checkpoint_at,
         )
-        .where(JobRow.status.in_(("pending", "running")))
+        .where(JobRow.status.in_((JobStatus.PENDING.value, JobStatus.RUNNING.value)))
         .order_by(JobRow.created_at, JobRow.id)
     ).all():
         (
@@ -157,7 +157,7 @@ def load(session: Session) -> StoreState:
             updated_at,
             checkpoint,
         ) = row
-        running = status == "running"
+        running = status == JobStatus.RUNNING
         shape = (cpu, memory, gpu_milli, gpu_memory)
         request = requests.get(shape)
         if request is None:  # jobs come in few shapes: one (immutable) request object per shape

@@ -19,6 +19,7 @@ from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scheduler.protocol import JobStatus
 from scheduler.store import allocations, events
 from scheduler.store.allocations import Share
 from scheduler.store.tables import JobRow
@@ -162,7 +163,7 @@ def _start_stepwise(
             (job_id, done + 1)
             for job_id, done in session.execute(
                 select(JobRow.id, JobRow.attempts)
-                .where(JobRow.id.in_(chunk), JobRow.status == "pending")
+                .where(JobRow.id.in_(chunk), JobRow.status == JobStatus.PENDING.value)
                 .with_for_update()
             )
         )
@@ -200,7 +201,7 @@ def _start_stepwise(
             update(_jobs)
             .where(_jobs.c.id.in_(bindparam("ids", expanding=True)))
             .values(
-                status="running",
+                status=JobStatus.RUNNING.value,
                 reason=None,
                 message="",
                 updated_at=now,

@@ -16,11 +16,9 @@ from collections.abc import Collection, Iterable, Sequence
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
+from scheduler.protocol import FINISHED_STATES
 from scheduler.store import allocations
 from scheduler.store.tables import AllocationRow, HeldRow, JobRow, ReplicaRow
-
-FINISHED = ("succeeded", "failed", "lost", "killed")
-"""Replica states in which the agent has reported the process gone."""
 
 Key = tuple[str, int, int]
 """(job id, replica, attempt)."""
@@ -45,7 +43,7 @@ def end_run(
     freed: list[tuple[str, int, int]] = []
     held: list[HeldRow] = []
     for rep in replicas:
-        if rep.state in FINISHED or rep.node in gone_nodes:
+        if rep.state in FINISHED_STATES or rep.node in gone_nodes:
             freed.extend((node, index, -milli) for node, index, milli in grants[rep.replica])
             continue
         held.append(

@@ -13,11 +13,9 @@ from sqlalchemy import Table, TextClause, func, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from scheduler.protocol import JobStatus
 from scheduler.store import events, held
 from scheduler.store.tables import EventRow, JobRow
-
-ACTIVE = ("pending", "running")
-FINAL = ("succeeded", "failed", "preempted", "cancelled")
 
 
 def new_id() -> str:
@@ -150,9 +148,9 @@ def cancel(session: Session, job: JobRow, *, now: float, by: str, grace: float) 
     """Cancel a pending or running job; a running job's shares are held until the agent reports
     its processes gone (it stops them within `grace` seconds)."""
     was = job.status
-    if was == "running":
+    if was == JobStatus.RUNNING:
         held.end_run(session, job, now=now, grace=grace)
-    job.status = "cancelled"
+    job.status = JobStatus.CANCELLED.value
     job.reason = None
     job.finished_at = now
     job.updated_at = now
@@ -176,16 +174,17 @@ def stop_running(
     until their agent reports them gone (scheduler.store.held).
     """
     held.end_run(session, job, now=now, grace=grace, gone_nodes=gone_nodes)
+    status: JobStatus
     if outcome in ("succeeded", "failed"):
-        status = outcome
+        status = JobStatus(outcome)
     elif job.requeue:
-        status = "pending"
+        status = JobStatus.PENDING
     else:
-        status = "preempted" if outcome == "preempted" else "failed"
-    job.status = status
+        status = JobStatus.PREEMPTED if outcome == "preempted" else JobStatus.FAILED
+    job.status = status.value
     job.message = message
     job.updated_at = now
-    if status == "pending":
+    if status is JobStatus.PENDING:
         job.started_at = None
     else:
         job.finished_at = now
@@ -194,6 +193,6 @@ def stop_running(
         f"job.{outcome}",
         at=now,
         job_id=job.id,
-        data={"status": status, "message": message},
+        data={"status": status.value, "message": message},
     )
-    return status
+    return status.value

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.inventory import NodeInventory
+from scheduler.protocol import NodeSpec
 from scheduler.store import events
 from scheduler.store.tables import GpuRow, NodeRow
 
@@ -27,7 +27,7 @@ def get_for_update(session: Session, name: str) -> NodeRow | None:
     return session.get(NodeRow, name, with_for_update=True, populate_existing=True)
 
 
-def upsert(session: Session, inventory: NodeInventory, *, now: float) -> tuple[NodeRow, bool]:
+def upsert(session: Session, inventory: NodeSpec, *, now: float) -> tuple[NodeRow, bool]:
     """Store the inventory; returns the row and whether anything the scheduler uses changed.
 
     A GPU that vanished is kept (its allocations still point at it) but marked absent.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from scheduler.protocol import JobStatus
 from scheduler.store.tables import AllocationRow, JobRow, QueueRow
 
 
@@ -73,7 +74,7 @@ def usage(session: Session) -> dict[str, QueueUsage]:
         (queue, status): count
         for queue, status, count in session.execute(
             select(JobRow.queue, JobRow.status, func.count())
-            .where(JobRow.status.in_(("pending", "running")))
+            .where(JobRow.status.in_((JobStatus.PENDING.value, JobStatus.RUNNING.value)))
             .group_by(JobRow.queue, JobRow.status)
         )
     }

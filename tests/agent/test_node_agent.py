@@ -95,6 +95,7 @@ def test_simulated_nodes_join_run_a_job_and_upload_its_log(tmp_path: Path) -> No
         again[1].tick()
         assert again[1].reporter.connected
         assert again[1].node_json()["gpus"] == node["gpus"]  # stable simulated UUIDs
+        assert scheduler.refused == []  # every body the agent sent is the protocol's Heartbeat
 
 
 def test_eviction_from_the_scheduler_is_reported_killed_and_load_follows(tmp_path: Path) -> None:
@@ -208,6 +209,7 @@ def test_a_process_over_its_memory_grant_is_reported_or_killed(
                 scheduler.desired["gpu-node"] = []
                 tick_until([agent],
                            lambda: ever_reported(scheduler, "gpu-node", "greedy", "killed"))
+            assert scheduler.refused == []  # telemetry with processes is the protocol's too
         finally:
             agent.close()
 

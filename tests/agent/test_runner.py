@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from agent import procfs
 from agent.runner import Runner
-from agent.spec import ReplicaSpec
+from scheduler.protocol import DesiredReplica
 
 UUID = "GPU-11111111-2222-3333-4444-555555555555"
 GPU_MEMORY = {UUID: 81920, "GPU-b": 81920}
@@ -24,10 +25,10 @@ def make_runner(tmp_path: Path, *, mps: bool = False) -> Runner:
                   state_file=tmp_path / "agent" / "node" / "replicas.json", mps_available=mps)
 
 
-def spec(command: list[str], **kw: object) -> ReplicaSpec:
+def spec(command: list[str], **kw: object) -> DesiredReplica:
     fields: dict[str, Any] = {"job_id": "job1", "replica": 0, "command": command,
                     "gpus": [{"index": 0, "uuid": UUID, "milli": 500}], **kw}
-    return ReplicaSpec.from_json(fields)
+    return DesiredReplica.model_validate(fields)
 
 
 def wait_for(check: Callable[[], bool], runner: Runner, timeout: float = 10.0) -> None:
@@ -40,7 +41,7 @@ def wait_for(check: Callable[[], bool], runner: Runner, timeout: float = 10.0) -
     raise AssertionError(f"timed out; replicas: {runner.report()}")
 
 
-def run_to_end(runner: Runner, replica: ReplicaSpec) -> dict[str, Any]:
+def run_to_end(runner: Runner, replica: DesiredReplica) -> dict[str, Any]:
     runner.reconcile([replica], gpu_memory=GPU_MEMORY)
     wait_for(lambda: runner.replicas[replica.key].state != "running", runner)
     return runner.replicas[replica.key].to_report()
@@ -164,12 +165,14 @@ def test_a_restarted_agent_reports_how_replicas_ended_meanwhile(tmp_path: Path) 
 
 
 def test_bad_desired_entries_are_refused_with_the_field_named() -> None:
-    with pytest.raises(ValueError, match="lacks 'command'"):
-        ReplicaSpec.from_json({"job_id": "j", "replica": 0})
-    with pytest.raises(ValueError, match="bad job_id"):
-        ReplicaSpec.from_json({"job_id": "../etc", "replica": 0, "command": ["true"]})
-    with pytest.raises(ValueError, match="bad gpus entry"):
-        ReplicaSpec.from_json({"job_id": "j", "replica": 0, "command": ["x"], "gpus": [{}]})
+    with pytest.raises(ValidationError, match=r"command\n +Field required"):
+        DesiredReplica.model_validate({"job_id": "j", "replica": 0})
+    with pytest.raises(ValidationError, match=r"job_id\n +String should match pattern"):
+        DesiredReplica.model_validate({"job_id": "../etc", "replica": 0, "command": ["true"]})
+    with pytest.raises(ValidationError, match=r"gpus\.0\.index\n +Field required"):
+        DesiredReplica.model_validate({"job_id": "j", "replica": 0, "command": ["x"], "gpus": [{}]})
+    with pytest.raises(ValidationError, match=r"attempt\n +Input should be a valid integer"):
+        DesiredReplica.model_validate({"job_id": "j", "replica": 0, "command": ["x"], "attempt": True})
 
 
 def _sleepers_of(session: int) -> int:
@@ -230,7 +233,7 @@ def test_one_replica_whose_handling_raises_never_stops_the_others(
             raise RuntimeError("cursed replica")
         return real_exit(self, key, rep)
 
-    def replica_env(self: Runner, s: ReplicaSpec, memory: dict[str, int]) -> dict[str, str]:
+    def replica_env(self: Runner, s: DesiredReplica, memory: dict[str, int]) -> dict[str, str]:
         if s.job_id == "broken":
             raise RuntimeError("cannot build the environment")
         return real_env(self, s, memory)

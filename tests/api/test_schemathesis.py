@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
-from scheduler.inventory import GpuInventory, NodeInventory
+from scheduler.protocol import GpuSpec, NodeSpec
 from scheduler.service.settings import Settings
 from scheduler.store import nodes, tokens
 from scheduler.store.tables import QueueRow
@@ -71,7 +71,10 @@ def _served(home: Path) -> Iterator[tuple[str, str, int]]:
         session.add(QueueRow(name="vision", deserved_milli=2000, created_at=time.time()))
         node, _ = nodes.upsert(
             session,
-            NodeInventory("node-a", 64000, 512000, gpus=(GpuInventory(0, "GPU-a-0", "A100", 81920),)),
+            NodeSpec(
+                name="node-a", cpu_millis=64000, memory_mib=512000,
+                gpus=[GpuSpec(index=0, uuid="GPU-a-0", model="A100", memory_mib=81920)],
+            ),
             now=time.time(),
         )
         node.cordoned = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select, update
 
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
+from scheduler.protocol import PendingReasonJson, ReasonItemJson
 from scheduler.service import apply
 from scheduler.store import jobs
 from scheduler.store.db import session_factory
@@ -78,3 +79,32 @@ def test_only_pending_jobs_get_a_reason(engine: Engine) -> None:
     reason = PendingReason(WaitKind.UNRESOLVABLE, (ReasonItem("too-large", "too large", {}),))
     _write(engine, {"a": reason}, {})
     assert _stored(engine)["a"] is None
+
+
+def _model_of(reason: PendingReason) -> PendingReasonJson:
+    """The protocol's model of a reason, built field by field with no shortcut."""
+    return PendingReasonJson(
+        kind=reason.kind,
+        summary=reason.summary,
+        items=[ReasonItemJson(code=i.code, message=i.message, data=dict(i.data))
+               for i in reason.items],
+        node_failures=dict(reason.node_failures),
+    )
+
+
+def test_the_fast_writer_writes_exactly_the_protocol_models_json() -> None:
+    shared = ReasonItem("gpus", "no node has 2 free GPUs — «H100»", {"needed": 2, "best": None})
+    counts = {"gpus": 3, "cpu": 1}
+    reasons = {
+        "a": PendingReason(WaitKind.UNSCHEDULABLE, (shared,), counts),
+        # shares `a`'s item and counts, as explain's memo makes them; then one of its own
+        "b": PendingReason(WaitKind.UNSCHEDULABLE,
+                           (shared, ReasonItem("ahead", 'say "1"\n', {"ahead": 1.5})), counts),
+        "c": PendingReason(WaitKind.UNRESOLVABLE, (ReasonItem("too-large", "too large", {}),)),
+        "d": PendingReason(WaitKind.UNSCHEDULABLE, ()),  # no items: the summary is "waiting"
+    }
+    texts = apply.reason_texts(reasons)
+    for job_id, reason in reasons.items():
+        model = _model_of(reason)
+        assert texts[job_id] == model.model_dump_json()
+        assert PendingReasonJson.model_validate_json(texts[job_id]) == model

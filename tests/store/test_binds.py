@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
-from scheduler.inventory import GpuInventory, NodeInventory
+from scheduler.protocol import GpuSpec, NodeSpec
 from scheduler.store import allocations, binds, bulk, held, jobs, nodes
 from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import session_factory
@@ -20,8 +20,10 @@ def _seed(engine: Engine, job_ids: list[str]) -> None:
     with session_factory(engine)() as session:
         session.add(QueueRow(name="q", deserved_milli=0, created_at=0.0))
         for name in ("n1", "n2"):
-            gpus = tuple(GpuInventory(i, f"GPU-{name}-{i}", "A100", 81920) for i in range(2))
-            nodes.upsert(session, NodeInventory(name, 8000, 64000, gpus=gpus), now=0.0)
+            gpus = [GpuSpec(index=i, uuid=f"GPU-{name}-{i}", model="A100", memory_mib=81920)
+                    for i in range(2)]
+            node = NodeSpec(name=name, cpu_millis=8000, memory_mib=64000, gpus=gpus)
+            nodes.upsert(session, node, now=0.0)
         rows = [submit_row(job_id, replicas=2 if job_id == "gang" else 1) for job_id in job_ids]
         jobs.add_many(session, rows)
         # Pending jobs carry a reason until they start (written as the loop writes reasons).

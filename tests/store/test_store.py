@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from scheduler.inventory import GpuInventory, NodeInventory
+from scheduler.protocol import GpuSpec, NodeSpec
 from scheduler.store import allocations, events, jobs, nodes, tokens
 from scheduler.store.allocations import Share
 from scheduler.store.db import session_factory
@@ -19,7 +19,10 @@ def _seed(engine: Engine, job_ids: list[str]) -> None:
         session.add(QueueRow(name="q", deserved_milli=0, created_at=0.0))
         nodes.upsert(
             session,
-            NodeInventory("n1", 8000, 64000, gpus=(GpuInventory(0, "GPU-0", "A100", 81920),)),
+            NodeSpec(
+                name="n1", cpu_millis=8000, memory_mib=64000,
+                gpus=[GpuSpec(index=0, uuid="GPU-0", model="A100", memory_mib=81920)],
+            ),
             now=0.0,
         )
         jobs.add_many(session, [submit_row(job_id, gpus=0.6) for job_id in job_ids])
@@ -106,7 +109,8 @@ def test_idempotency_key_is_unique_per_token(engine: Engine) -> None:
 def test_a_vanished_gpu_is_kept_but_marked_absent(engine: Engine) -> None:
     _seed(engine, [])
     with session_factory(engine)() as session:
-        _, changed = nodes.upsert(session, NodeInventory("n1", 8000, 64000, gpus=()), now=1.0)
+        bare = NodeSpec(name="n1", cpu_millis=8000, memory_mib=64000, gpus=[])
+        _, changed = nodes.upsert(session, bare, now=1.0)
         session.commit()
         assert changed
         gpu = session.scalars(select(GpuRow)).one()
