@@ -25,8 +25,8 @@ from api.batching import SubmitBatcher
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
 from scheduler.service.loop import SchedulerLoop, build_loop
-from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import make_engine, make_read_engine, session_factory, upgrade
 
 log = logging.getLogger(__name__)

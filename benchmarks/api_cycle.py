@@ -30,8 +30,8 @@ from benchmarks.api_common import (
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, snapshot
 from scheduler.service.loop import SchedulerLoop
-from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import session_factory
 from tests.support.scratch import PG_ADMIN
 

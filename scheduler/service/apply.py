@@ -11,8 +11,8 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
-from scheduler.service.settings import Settings
 from scheduler.service.snapshot import StoreState
+from scheduler.settings import Settings
 from scheduler.store import binds as binds_store
 from scheduler.store import bulk, jobs
 from scheduler.store.binds import ReplicaStart

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.inventory import NodeInventory
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 from scheduler.store import events, held, jobs, nodes
 from scheduler.store.tables import AllocationRow, GpuRow, JobRow, ReplicaRow
 

@@ -25,9 +25,9 @@ from scheduler.metrics import ServiceMetrics
 from scheduler.service import apply, lease, liveness, snapshot
 from scheduler.service.clock import LoopClock, SystemClock
 from scheduler.service.redis_link import RedisLink
-from scheduler.service.settings import Settings
 from scheduler.service.usage import QueueUsage
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.tables import JobRow
 
 log = logging.getLogger(__name__)

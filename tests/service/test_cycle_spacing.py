@@ -11,8 +11,8 @@ import pytest
 
 from scheduler.metrics import ServiceMetrics
 from scheduler.service.loop import CycleReport, SchedulerLoop, cycle_spacing
-from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import make_engine, session_factory, upgrade
 
 CYCLE_SECONDS = 0.1

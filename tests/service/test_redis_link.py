@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select, update
 from scheduler.metrics import ServiceMetrics
 from scheduler.service.loop import SchedulerLoop
 from scheduler.service.redis_link import RedisLink
-from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import session_factory
 from scheduler.store.tables import GpuRow, LeaseRow
 from tests.api.conftest import Api, node_spec, serve
