@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.backends.standalone.snapshot import StoreState
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
-from scheduler.service.snapshot import StoreState
 from scheduler.settings import Settings
 from scheduler.store import binds as binds_store
 from scheduler.store import bulk, jobs
