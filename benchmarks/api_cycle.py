@@ -27,9 +27,8 @@ from benchmarks.api_common import (
     seed_jobs,
     unbind_all,
 )
-from scheduler.backends.standalone import snapshot
+from scheduler.backends.standalone import apply, snapshot
 from scheduler.metrics import ServiceMetrics
-from scheduler.service import apply
 from scheduler.service.loop import SchedulerLoop
 from scheduler.service.wakeup import Wakeup
 from scheduler.settings import Settings
