@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.backends.standalone import apply, snapshot
+from scheduler.backends.standalone import apply, liveness, snapshot
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
 from scheduler.core.decisions import CycleResult, PendingReason
 from scheduler.core.model import Snapshot
 from scheduler.metrics import ServiceMetrics
-from scheduler.service import lease, liveness
+from scheduler.service import lease
 from scheduler.service.clock import LoopClock, SystemClock
 from scheduler.service.redis_link import RedisLink
 from scheduler.service.usage import QueueUsage

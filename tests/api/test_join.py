@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from scheduler.service import liveness
+from scheduler.backends.standalone import liveness
 from scheduler.store.db import session_factory
 from scheduler.store.tables import NodeRow
 from tests.api.conftest import Api, node_spec
