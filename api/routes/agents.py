@@ -33,9 +33,8 @@ from api.schemas.agents import (
 )
 from api.schemas.common import INT64_MAX
 from api.schemas.errors import errors
-from scheduler.backends.standalone import heartbeat
+from scheduler.backends.standalone import heartbeat, logs
 from scheduler.inventory import GpuInventory, NodeInventory
-from scheduler.service import logs
 from scheduler.store import events, nodes, tokens
 from scheduler.store.tables import EventRow, JobRow, ReplicaRow
 

@@ -16,8 +16,8 @@ from api.schemas.errors import errors
 from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic, JobStatusName
 from api.submission import prepare
 from api.views import allocation_public, event_public, job_public
+from scheduler.backends.standalone import logs
 from scheduler.core.model import milli_to_gpus
-from scheduler.service import logs
 from scheduler.store import allocations, events, jobs, nodes, queues
 from scheduler.store.tables import AllocationRow, JobRow
 
