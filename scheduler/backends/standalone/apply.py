@@ -7,18 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.orm import Session
-
 from scheduler.backends.standalone.snapshot import StoreState
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
 from scheduler.settings import Settings
 from scheduler.store import binds as binds_store
-from scheduler.store import bulk, jobs
+from scheduler.store import jobs, queues
 from scheduler.store.binds import ReplicaStart
-from scheduler.store.tables import JobRow, QueueRow
+from scheduler.store.db import Session
 
-_jobs: Table = JobRow.__table__  # type: ignore[assignment]
 DEFAULT_GRACE = Settings.model_fields["grace_seconds"].default
 
 
@@ -52,7 +48,7 @@ def write_decisions(
     if evicts:
         binds = _off_evicted(binds, evicts, state=state, applied=applied)
     for evict in evicts:
-        job = session.get(JobRow, evict.job_id, with_for_update=True)
+        job = jobs.get_for_update(session, evict.job_id)
         if job is None or job.status != "running":
             applied.skipped += 1
             continue
@@ -83,7 +79,7 @@ def write_reasons(
             changed[job_id] = writer.text(reason)
     for gone in seen.keys() - reasons.keys():
         del seen[gone]
-    bulk.set_json_by_id(session, _jobs, column="reason", values=changed, where_status="pending")
+    jobs.set_reasons(session, changed)
 
 
 class _ReasonWriter:
@@ -185,16 +181,8 @@ def _apply_binds(
 
 
 def _store_fair_shares(session: Session, result: CycleResult) -> None:
-    if not result.fair_shares:
-        return
-    current = dict(session.execute(select(QueueRow.name, QueueRow.fair_share_milli)).all())
-    for name, share in result.fair_shares.items():
-        if name in current and current[name] != share.gpu_milli:
-            session.execute(
-                update(QueueRow)
-                .where(QueueRow.name == name)
-                .values(fair_share_milli=share.gpu_milli)
-            )
+    shares = {name: share.gpu_milli for name, share in result.fair_shares.items()}
+    queues.store_fair_shares(session, shares)
 
 
 _SCALARS = (str, int, float, bool, type(None))
