@@ -29,7 +29,7 @@ from benchmarks.api_common import (
 )
 from scheduler.backends.standalone import apply, snapshot
 from scheduler.metrics import ServiceMetrics
-from scheduler.service.loop import SchedulerLoop
+from scheduler.service.build import standalone_loop
 from scheduler.service.wakeup import Wakeup
 from scheduler.settings import Settings
 from scheduler.store.db import session_factory
@@ -74,7 +74,7 @@ def main() -> None:
         walls, clients, servers = [], [], []
         for run in range(args.runs):
             reset(engine)
-            loop = SchedulerLoop(
+            loop = standalone_loop(
                 sessions=sessions,
                 settings=Settings(db=url),
                 wakeup=Wakeup(),

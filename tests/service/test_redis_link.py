@@ -13,6 +13,7 @@ import redis
 from sqlalchemy import Engine, select, update
 
 from scheduler.metrics import ServiceMetrics
+from scheduler.service.build import standalone_loop
 from scheduler.service.loop import SchedulerLoop
 from scheduler.service.redis_link import RedisLink
 from scheduler.service.wakeup import Wakeup
@@ -136,7 +137,7 @@ def _loops(api: Api) -> tuple[SchedulerLoop, SchedulerLoop]:
     """Two replicas' loops on one store, each with its own link to the app's Redis."""
     settings = api.settings
     return tuple(  # type: ignore[return-value]
-        SchedulerLoop(
+        standalone_loop(
             sessions=session_factory(api.engine),
             settings=settings,
             wakeup=Wakeup(),

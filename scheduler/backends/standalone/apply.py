@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from scheduler.backends.standalone.snapshot import StoreState
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem
+from scheduler.ports import Applied
 from scheduler.settings import Settings
 from scheduler.store import binds as binds_store
 from scheduler.store import jobs, queues
@@ -16,20 +17,6 @@ from scheduler.store.binds import ReplicaStart
 from scheduler.store.db import Session
 
 DEFAULT_GRACE = Settings.model_fields["grace_seconds"].default
-
-
-@dataclass(slots=True)
-class Applied:
-    """What a commit changed: bound and evicted job ids, and the wait time of each bound job."""
-
-    bound: list[str] = field(default_factory=list)
-    evicted: list[tuple[str, str]] = field(default_factory=list)
-    waits: list[float] = field(default_factory=list)
-    skipped: int = 0
-    """Decisions about jobs that changed since the snapshot (e.g. cancelled): not applied."""
-    deferred: list[str] = field(default_factory=list)
-    """Binds onto capacity this cycle's evictions free: they wait until the victims' processes
-    are gone (the victims' shares are held meanwhile)."""
 
 
 def write_decisions(
