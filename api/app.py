@@ -24,9 +24,10 @@ from api.auth import PrincipalCache
 from api.batching import SubmitBatcher
 from api.limits import BodyLimitMiddleware
 from api.routes import agents, health, jobs, nodes, queues, tokens
-from scheduler.service.loop import SchedulerLoop, build_loop
-from scheduler.service.settings import Settings
+from scheduler.service.build import build_loop
+from scheduler.service.loop import SchedulerLoop
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import make_engine, make_read_engine, session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,9 @@ def create_app(
     if migrate:
         upgrade(engine)
     # A loop built by the caller (on `engine`, maybe already running) shares its parts.
-    scheduler_loop = loop or build_loop(settings, session_factory(engine))
-    sessions, wakeup = scheduler_loop.sessions, scheduler_loop.wakeup
+    sessions = session_factory(engine)
+    scheduler_loop = loop or build_loop(settings, sessions)
+    wakeup = scheduler_loop.wakeup
     metrics, redis = scheduler_loop.metrics, scheduler_loop.redis
     submissions = SubmitBatcher(sessions, wakeup)
     # A token revoked through any replica is forgotten by every replica's cache at once (Redis).

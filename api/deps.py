@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from api import batching
 from api.auth import Principal, PrincipalCache, forbidden
 from scheduler.service.redis_link import RedisLink
-from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An admin, user or agent token.")
 

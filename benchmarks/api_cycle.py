@@ -27,11 +27,11 @@ from benchmarks.api_common import (
     seed_jobs,
     unbind_all,
 )
+from scheduler.backends.standalone import apply, snapshot
 from scheduler.metrics import ServiceMetrics
-from scheduler.service import apply, snapshot
-from scheduler.service.loop import SchedulerLoop
-from scheduler.service.settings import Settings
+from scheduler.service.build import standalone_loop
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import session_factory
 from tests.support.scratch import PG_ADMIN
 
@@ -74,7 +74,7 @@ def main() -> None:
         walls, clients, servers = [], [], []
         for run in range(args.runs):
             reset(engine)
-            loop = SchedulerLoop(
+            loop = standalone_loop(
                 sessions=sessions,
                 settings=Settings(db=url),
                 wakeup=Wakeup(),

@@ -16,9 +16,9 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 
+from scheduler.backends.standalone import apply
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
 from scheduler.protocol import PendingReasonJson, ReasonItemJson
-from scheduler.service import apply
 
 
 def shared_reasons(jobs: int) -> dict[str, PendingReason]:

@@ -7,8 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.auth import Principal, forbidden
 from api.deps import (
@@ -23,11 +21,11 @@ from api.deps import (
 )
 from api.schemas.agents import JoinReply, JoinRequest, JoinTokenCreate, JoinTokenPublic
 from api.schemas.errors import errors
+from scheduler.backends.standalone import heartbeat, logs
 from scheduler.protocol import MAX_ATTEMPT, Heartbeat, HeartbeatReply
 from scheduler.protocol_types import INT64_MAX
-from scheduler.service import heartbeat, logs
-from scheduler.store import events, nodes, tokens
-from scheduler.store.tables import EventRow, JobRow, ReplicaRow
+from scheduler.store import events, jobs, nodes, tokens
+from scheduler.store.db import Session
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=errors(401, 503))
 
@@ -224,10 +222,10 @@ def _attempt_ran_here(
     try:
         if replica < 0 or len(job_id) > 32:
             return None
-        job = session.get(JobRow, job_id)
+        job = jobs.get(session, job_id)
         if job is None or job.attempts < 1:
             return None
-        row = session.get(ReplicaRow, (job_id, replica))
+        row = jobs.replica(session, job_id, replica)
         if attempt is None:
             attempt = row.attempt if row is not None else job.attempts
         if row is not None and row.attempt == attempt:
@@ -235,11 +233,7 @@ def _attempt_ran_here(
         if attempt > job.attempts:
             return None
         # Earlier attempts: each bind logged its nodes (the n-th bind is attempt n).
-        bound = session.scalars(
-            select(EventRow.data)
-            .where(EventRow.job_id == job_id, EventRow.kind == "job.bound")
-            .order_by(EventRow.id)
-        ).all()
+        bound = events.bind_data(session, job_id)
         for number, data in enumerate(bound, start=1):
             if int((data or {}).get("attempt", number)) == attempt:
                 return attempt if node in (data or {}).get("nodes", []) else None

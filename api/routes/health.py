@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from api.deps import SessionDep
 from api.schemas.errors import errors
 from scheduler.metrics import ServiceMetrics
 from scheduler.service import gauges
+from scheduler.store import db
 
 router = APIRouter(tags=["health"])
 
@@ -25,7 +25,7 @@ def healthz() -> dict[str, str]:
 def readyz(session: SessionDep) -> Response:
     """The store answers (503 otherwise)."""
     try:
-        session.execute(text("SELECT 1"))
+        db.ping(session)
     except Exception as error:
         return JSONResponse({"status": "unavailable", "detail": str(error)}, status_code=503)
     return JSONResponse({"status": "ok"})

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import PlainTextResponse
-from sqlalchemy.orm import Session
 
 from api import capacity
 from api.auth import Principal, forbidden
@@ -16,10 +15,11 @@ from api.schemas.errors import errors
 from api.schemas.jobs import EventPublic, ExplainPublic, JobCreate, JobPublic
 from api.submission import prepare
 from api.views import allocation_public, event_public, job_public
+from scheduler.backends.standalone import logs
 from scheduler.core.model import milli_to_gpus
 from scheduler.protocol import FINAL_STATUSES, JobStatus
-from scheduler.service import logs
 from scheduler.store import allocations, events, jobs, nodes, queues
+from scheduler.store.db import Session
 from scheduler.store.tables import AllocationRow, JobRow
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=errors(401, 403, 503))

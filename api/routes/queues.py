@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, HTTPException, Response, status
-from sqlalchemy import func, select
 
 from api.auth import forbidden
 from api.deps import AdminDep, NamePath, PersonDep, SessionDep, WakeupDep
@@ -14,7 +13,7 @@ from api.schemas.queues import QueueCreate, QueuePublic, QueueUpdate
 from api.views import queue_public
 from scheduler.core.model import gpus_to_milli
 from scheduler.store import events, queues
-from scheduler.store.tables import JobRow, QueueRow
+from scheduler.store.tables import QueueRow
 
 router = APIRouter(prefix="/v1/queues", tags=["queues"], responses=errors(401, 403, 503))
 
@@ -105,7 +104,7 @@ def delete_queue(name: NamePath, session: SessionDep, _: AdminDep) -> Response:
     row = _existing(session, name)
     if queues.children(session, name):
         raise HTTPException(status.HTTP_409_CONFLICT, f"queue {name!r} has child queues")
-    jobs = session.scalar(select(func.count()).select_from(JobRow).where(JobRow.queue == name))
+    jobs = queues.jobs_in(session, name)
     if jobs:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"queue {name!r} holds {jobs} jobs; it keeps their history"
@@ -126,7 +125,7 @@ def _existing(session: SessionDep, name: str) -> QueueRow:
 def _check_parent(session: SessionDep, parent: str) -> None:
     if queues.get(session, parent) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"parent queue {parent!r} does not exist")
-    holds = session.scalar(select(func.count()).select_from(JobRow).where(JobRow.queue == parent))
+    holds = queues.jobs_in(session, parent)
     if holds:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -78,7 +78,7 @@ def _serve(
     run_loop: bool = True,
     keep_jobs: bool = False,
 ) -> None:
-    from scheduler.service.loop import build_loop
+    from scheduler.service.build import build_loop
     from scheduler.store.db import make_engine, session_factory, upgrade
 
     sys.setswitchinterval(settings.gil_switch_interval_seconds)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from scheduler.metrics import ServiceMetrics
-from scheduler.store import queues
-from scheduler.store.tables import GpuRow
+from scheduler.store import nodes, queues
+from scheduler.store.db import Session
 
 
 def refresh(session: Session, metrics: ServiceMetrics) -> None:
@@ -15,7 +12,7 @@ def refresh(session: Session, metrics: ServiceMetrics) -> None:
     allocated_total = 0
     free_total = 0
     stranded = 0
-    for gpu in session.scalars(select(GpuRow)):
+    for gpu in nodes.all_gpus(session):
         labels = (gpu.node, str(gpu.index), gpu.model)
         fraction = gpu.allocated_milli / 1000
         allocated_total += gpu.allocated_milli

@@ -1,55 +1,28 @@
-"""The leader lease: a store row, so the transaction that commits decisions also checks it."""
+"""The leader lease the service runs with: a store row, so that the transaction committing the
+decisions also checks it (the standalone sink fences with scheduler.store.lease.fence)."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from scheduler.ports import NotLeader
+from scheduler.settings import Settings
+from scheduler.store import lease
+from scheduler.store.db import SessionFactory
 
-from scheduler.store.tables import LeaseRow
-
-NAME = "scheduler"
-
-
-class NotLeader(Exception):
-    """This process no longer holds the lease; its decisions must not be committed."""
+__all__ = ["NotLeader", "StoreLease"]
 
 
-def acquire(session: Session, *, holder: str, now: float, ttl: float) -> bool:
-    """Take or renew the lease in its own transaction; True when `holder` holds it afterwards."""
-    result = session.execute(
-        update(LeaseRow)
-        .where(LeaseRow.name == NAME, (LeaseRow.holder == holder) | (LeaseRow.expires_at < now))
-        .values(holder=holder, expires_at=now + ttl)
-    )
-    if result.rowcount:  # type: ignore[attr-defined]
-        session.commit()
-        return True
-    try:
-        session.execute(insert(LeaseRow).values(name=NAME, holder=holder, expires_at=now + ttl))
-        session.commit()
-        return True
-    except IntegrityError:
-        session.rollback()
-        return False
+class StoreLease:
+    """Takes, renews and gives up the store's lease, each in its own transaction."""
 
+    def __init__(self, sessions: SessionFactory, *, holder: str, settings: Settings) -> None:
+        self.sessions = sessions
+        self.holder = holder
+        self.settings = settings
 
-def fence(session: Session, *, holder: str, now: float, ttl: float) -> None:
-    """Inside the caller's transaction: renew the lease or raise NotLeader (fencing)."""
-    result = session.execute(
-        update(LeaseRow)
-        .where(LeaseRow.name == NAME, LeaseRow.holder == holder)
-        .values(expires_at=now + ttl)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        raise NotLeader(f"{holder} lost the scheduler lease")
+    def acquire(self, *, now: float) -> bool:
+        with self.sessions() as session:
+            return lease.acquire(session, holder=self.holder, now=now, ttl=self.settings.leader_lease_seconds)
 
-
-def release(session: Session, *, holder: str) -> None:
-    """Give the lease up (on shutdown) so a standby takes over at once."""
-    session.execute(
-        update(LeaseRow)
-        .where(LeaseRow.name == NAME, LeaseRow.holder == holder)
-        .values(expires_at=0)
-    )
-    session.commit()
+    def release(self) -> None:
+        with self.sessions() as session:
+            lease.release(session, holder=self.holder)

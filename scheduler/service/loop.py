@@ -1,4 +1,7 @@
-"""The scheduling loop: leader lease → lost nodes → snapshot → run_cycle → one commit."""
+"""The scheduling loop: leader lease → lost nodes → snapshot → run_cycle → the sink.
+
+It sees the cluster only through the ports (scheduler.ports); scheduler.service.build wires
+them to a backend."""
 
 from __future__ import annotations
 
@@ -6,29 +9,29 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.core.config import CycleConfig
 from scheduler.core.cycle import run_cycle
-from scheduler.core.decisions import CycleResult, PendingReason
+from scheduler.core.decisions import CycleResult
 from scheduler.core.model import JobStatus, Snapshot
 from scheduler.metrics import ServiceMetrics
-from scheduler.service import apply, lease, liveness, snapshot
+from scheduler.ports import (
+    Applied,
+    ClusterSource,
+    DecisionSink,
+    LeaderLease,
+    NodeLiveness,
+    NotLeader,
+)
 from scheduler.service.clock import LoopClock, SystemClock
 from scheduler.service.redis_link import RedisLink
-from scheduler.service.settings import Settings
 from scheduler.service.usage import QueueUsage
 from scheduler.service.wakeup import Wakeup
-from scheduler.store.tables import JobRow
+from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,10 @@ class SchedulerLoop:
     def __init__(
         self,
         *,
-        sessions: sessionmaker[Session],
+        source: ClusterSource,
+        sink: DecisionSink,
+        liveness: NodeLiveness,
+        lease: LeaderLease,
         settings: Settings,
         wakeup: Wakeup,
         metrics: ServiceMetrics,
@@ -91,19 +97,21 @@ class SchedulerLoop:
         clock: LoopClock | None = None,
     ) -> None:
         self.clock: LoopClock = SystemClock() if clock is None else clock
-        self.sessions = sessions
+        self.source = source
+        self.sink = sink
+        self.liveness = liveness
+        self.lease = lease
         self.redis = redis
         self.settings = settings
         self.wakeup = wakeup
         self.metrics = metrics
         self.decide = decide
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = lease.holder
         self.config = CycleConfig(
             placement=settings.placement,
             usage_half_life_seconds=settings.usage_half_life_seconds,
         )
         self.usage = QueueUsage(settings.usage_half_life_seconds)
-        self._reasons: dict[str, PendingReason] = {}
         self.first_decision_at: float | None = None
         self.leading_since: float | None = None
         """When this process last became leader: node silence is counted from then at the earliest."""
@@ -131,23 +139,15 @@ class SchedulerLoop:
         leader = self._lead(now, ttl)
         self.metrics.is_leader.set(1 if leader else 0)
         if not leader:
-            self._reasons.clear()  # another scheduler writes reasons meanwhile
+            self.sink.forget()  # another scheduler writes reasons meanwhile
             self.leading_since = None
             return CycleReport(leader=False)
         if self.leading_since is None:
             self.leading_since = now
-        with self.sessions() as session:
-            _, lost = liveness.expire_silent_nodes(
-                session,
-                now=now,
-                timeout=self.settings.node_timeout_seconds,
-                since=self.leading_since,
-                grace=self.settings.grace_seconds,
-            )
-            session.commit()
+        lost = self.liveness.expire_silent(now=now, since=self.leading_since)
         self.metrics.jobs_lost.inc(lost)
         with _gc_paused():
-            bound, evicted, pending = self._snapshot_decide_commit(now, ttl, started)
+            bound, evicted, pending = self._snapshot_decide_commit(now, started)
         if self.first_decision_at is None:
             self.first_decision_at = time.time()
         return CycleReport(
@@ -159,40 +159,20 @@ class SchedulerLoop:
             seconds=time.perf_counter() - started,
         )
 
-    def _snapshot_decide_commit(
-        self, now: float, ttl: float, started: float
-    ) -> tuple[int, int, int]:
-        """Snapshot → decide → decisions committed → reasons; (bound, evicted, pending) counts."""
-        with self.sessions() as session:
-            state = snapshot.load(session)
-            session.rollback()  # release the read transaction before the (long) decision
-        result = self._decide(self.usage.observe(state.snapshot, now), now)
-        with self.sessions() as session:
-            lease.fence(session, holder=self.holder, now=now, ttl=ttl)
-            applied = apply.write_decisions(
-                session, result=result, state=state, now=now, grace=self.settings.grace_seconds
-            )
-            session.commit()
-        # The reasons follow in their own transaction: the decisions are visible (and agents can
-        # start jobs) without waiting for thousands of explanations to be written.
-        with self.sessions() as session:
-            try:
-                lease.fence(session, holder=self.holder, now=now, ttl=ttl)
-                apply.write_reasons(session, result.reasons, self._reasons)
-                session.commit()
-            except Exception:
-                self._reasons.clear()  # what was stored is unknown now: rewrite all next time
-                raise
-            self._refresh_job_gauges(session)
-        self._observe(state, result, applied, time.perf_counter() - started)
+    def _snapshot_decide_commit(self, now: float, started: float) -> tuple[int, int, int]:
+        """Snapshot → decide → the sink (decisions, then reasons); (bound, evicted, pending)."""
+        observed = self.usage.observe(self.source.snapshot(), now)
+        result = self._decide(observed, now)
+        applied = self.sink.apply(result, snapshot=observed, now=now)
+        self._refresh_job_gauges(applied.jobs_by_status)
+        self._observe(observed, result, applied, time.perf_counter() - started)
         return len(applied.bound), len(applied.evicted), len(result.reasons)
 
     def _lead(self, now: float, ttl: float) -> bool:
         """Redis's lock picks who tries to lead; the store's lease (the commit fence) decides."""
         if self.redis is not None and self.redis.hold_lock(self.holder, ttl=ttl) is False:
             return False  # another replica holds the lock (None: Redis is down, the store decides)
-        with self.sessions() as session:
-            return lease.acquire(session, holder=self.holder, now=now, ttl=ttl)
+        return self.lease.acquire(now=now)
 
     def _decide(self, snapshot_: Snapshot, now: float) -> CycleResult:
         return self.decide(snapshot_, self.config, now)
@@ -209,7 +189,7 @@ class SchedulerLoop:
                 last = clock.monotonic()
                 try:
                     await asyncio.to_thread(self.run_once)
-                except lease.NotLeader as error:
+                except NotLeader as error:
                     log.warning("%s; decisions of this cycle were dropped", error)
                 except Exception:
                     log.exception("scheduling cycle failed; retrying on the next wake-up")
@@ -223,23 +203,19 @@ class SchedulerLoop:
                 self.wakeup.pending.clear()
         finally:
             listener.cancel()
-            with self.sessions() as session:
-                lease.release(session, holder=self.holder)
+            self.lease.release()
             if self.redis is not None:
                 self.redis.release_lock(self.holder)
 
-    def _refresh_job_gauges(self, session: Session) -> None:
-        counts = dict(
-            session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
-        )
+    def _refresh_job_gauges(self, counts: Mapping[str, int]) -> None:
         for status in JobStatus:
             self.metrics.jobs.labels(status.value).set(counts.get(status.value, 0))
 
     def _observe(
         self,
-        state: snapshot.StoreState,
+        snapshot: Snapshot,
         result: CycleResult,
-        applied: apply.Applied,
+        applied: Applied,
         seconds: float,
     ) -> None:
         m = self.metrics
@@ -249,23 +225,15 @@ class SchedulerLoop:
             m.wait_seconds.observe(wait)
         for _, action in applied.evicted:
             m.preemptions.labels(action).inc()
-        for queue in state.snapshot.queues:
+        for queue in snapshot.queues:
             m.queue_deserved.labels(queue.name).set(queue.deserved.gpus)
             share = result.fair_shares.get(queue.name)
             if share is not None:
                 m.queue_fair_share.labels(queue.name).set(share.gpus)
         usable = sum(
-            1 for node in state.snapshot.nodes if node.ready for gpu in node.gpus if gpu.healthy
+            1 for node in snapshot.nodes if node.ready for gpu in node.gpus if gpu.healthy
         )
         m.cluster_gpus.set(usable)
-        for node in state.snapshot.nodes:
+        for node in snapshot.nodes:
             m.node_ready.labels(node.name).set(1 if node.ready else 0)
 
-
-def build_loop(settings: Settings, sessions: sessionmaker[Session]) -> SchedulerLoop:
-    """The loop a service runs, with the wake-ups, Redis link and metrics its API shares."""
-    wakeup = Wakeup(settings.redis, channel=f"{settings.redis_prefix}wake")
-    redis = RedisLink(settings.redis, prefix=settings.redis_prefix) if settings.redis else None
-    return SchedulerLoop(
-        sessions=sessions, settings=settings, wakeup=wakeup, metrics=ServiceMetrics(), redis=redis
-    )

@@ -145,3 +145,18 @@ def last_bound(session: Session, job_ids: Sequence[str]) -> dict[str, list[Alloc
             for grant in grants
         ]
     return {job_id: rows for job_id, rows in result.items() if rows}
+
+
+def on_node_with_gpus(
+    session: Session, job_ids: Sequence[str], node: str
+) -> list[tuple[AllocationRow, GpuRow]]:
+    """The shares these jobs hold on `node`, each with its GPU, by GPU index."""
+    rows = session.execute(
+        select(AllocationRow, GpuRow)
+        .join(
+            GpuRow, (GpuRow.node == AllocationRow.node) & (GpuRow.index == AllocationRow.gpu_index)
+        )
+        .where(AllocationRow.job_id.in_(job_ids), AllocationRow.node == node)
+        .order_by(AllocationRow.gpu_index)
+    ).all()
+    return [(alloc, gpu) for alloc, gpu in rows]

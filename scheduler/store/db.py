@@ -7,9 +7,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session as Session
+from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+SessionFactory = sessionmaker[Session]
+"""What services, backends and routes hold to open sessions (the type, without sqlalchemy)."""
 
 
 def normalise_url(url: str) -> str:
@@ -112,3 +116,8 @@ def _current_revisions(engine: Engine) -> set[str]:
             return {str(version) for (version,) in rows}
         except DBAPIError:
             return set()
+
+
+def ping(session: Session) -> None:
+    """One round trip to the database; raises when it cannot be reached."""
+    session.execute(text("SELECT 1"))

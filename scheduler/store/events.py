@@ -39,3 +39,14 @@ def for_job(session: Session, job_id: str) -> list[EventRow]:
     """The events of one job, oldest first."""
     query = select(EventRow).where(EventRow.job_id == job_id).order_by(EventRow.id)
     return list(session.scalars(query))
+
+
+def bind_data(session: Session, job_id: str) -> list[dict[str, Any] | None]:
+    """The data of each `job.bound` event of a job, in order (the n-th bind is attempt n)."""
+    return list(
+        session.scalars(
+            select(EventRow.data)
+            .where(EventRow.job_id == job_id, EventRow.kind == "job.bound")
+            .order_by(EventRow.id)
+        ).all()
+    )

@@ -6,7 +6,7 @@ import functools
 import json
 import secrets
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, TextClause, func, insert, select, text
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from scheduler.protocol import JobStatus
-from scheduler.store import events, held
-from scheduler.store.tables import EventRow, JobRow
+from scheduler.store import bulk, events, held
+from scheduler.store.tables import EventRow, JobRow, ReplicaRow
 
 
 def new_id() -> str:
@@ -196,3 +196,53 @@ def stop_running(
         data={"status": status.value, "message": message},
     )
     return status.value
+
+
+def set_reasons(session: Session, reasons: Mapping[str, str]) -> None:
+    """Store each job's pending reason (JSON text) on the jobs still pending; no commit."""
+    bulk.set_json_by_id(session, _JOBS, column="reason", values=reasons, where_status="pending")
+
+
+def running_on_for_update(session: Session, nodes: Sequence[str]) -> list[JobRow]:
+    """Running jobs with a replica bound to one of `nodes`, row-locked until commit."""
+    return list(
+        session.scalars(
+            select(JobRow)
+            .where(
+                JobRow.status == JobStatus.RUNNING.value,
+                JobRow.id.in_(select(ReplicaRow.job_id).where(ReplicaRow.node.in_(nodes))),
+            )
+            .with_for_update()
+        )
+    )
+
+
+def replica(session: Session, job_id: str, replica: int) -> ReplicaRow | None:
+    """One replica's binding, re-read from the database (the caller holds its job's lock)."""
+    return session.get(ReplicaRow, (job_id, replica), populate_existing=True)
+
+
+def replicas_of(session: Session, job_id: str) -> Sequence[ReplicaRow]:
+    """Every replica binding of a job."""
+    return session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job_id)).all()
+
+
+def running_replicas_on(session: Session, node: str) -> list[tuple[ReplicaRow, JobRow]]:
+    """Every replica bound to `node` of a running job, with its job, by job and replica."""
+    rows = session.execute(
+        select(ReplicaRow, JobRow)
+        .join(JobRow, JobRow.id == ReplicaRow.job_id)
+        .where(ReplicaRow.node == node, JobRow.status == JobStatus.RUNNING.value)
+        .order_by(ReplicaRow.job_id, ReplicaRow.replica)
+    ).all()
+    return [(replica, job) for replica, job in rows]
+
+
+def master_nodes(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
+    """Job id → the node its replica 0 is bound to (the gang's rendezvous)."""
+    rows = session.execute(
+        select(ReplicaRow.job_id, ReplicaRow.node).where(
+            ReplicaRow.job_id.in_(job_ids), ReplicaRow.replica == 0
+        )
+    ).all()
+    return {job_id: node for job_id, node in rows}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.protocol import NodeSpec
@@ -166,3 +166,23 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+def silent_ready(session: Session, *, cutoff: float) -> list[NodeRow]:
+    """Ready nodes whose last heartbeat (or, never heard from, whose joining) is before `cutoff`."""
+    return list(
+        session.scalars(
+            select(NodeRow).where(
+                NodeRow.ready.is_(True),
+                or_(
+                    NodeRow.last_heartbeat_at < cutoff,
+                    NodeRow.last_heartbeat_at.is_(None) & (NodeRow.created_at < cutoff),
+                ),
+            )
+        )
+    )
+
+
+def all_gpus(session: Session) -> Sequence[GpuRow]:
+    """Every GPU row (for the gauges)."""
+    return session.scalars(select(GpuRow)).all()

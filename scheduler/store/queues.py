@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.protocol import JobStatus
@@ -104,3 +104,20 @@ def subtree_usage(rows: list[QueueRow], leaf_usage: dict[str, QueueUsage]) -> di
             total[2] += use.running_jobs
             current = parent_of.get(current)
     return {name: QueueUsage(*values) for name, values in totals.items()}
+
+
+def store_fair_shares(session: Session, shares: Mapping[str, int]) -> None:
+    """Write each queue's fair share (GPU milli) where it changed; unknown queues are skipped."""
+    if not shares:
+        return
+    current = dict(session.execute(select(QueueRow.name, QueueRow.fair_share_milli)).all())
+    for name, share in shares.items():
+        if name in current and current[name] != share:
+            session.execute(
+                update(QueueRow).where(QueueRow.name == name).values(fair_share_milli=share)
+            )
+
+
+def jobs_in(session: Session, name: str) -> int:
+    """How many jobs (of any status) name `name` as their queue."""
+    return session.scalar(select(func.count()).select_from(JobRow).where(JobRow.queue == name)) or 0

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 from scheduler.store import tokens
 from scheduler.store.db import session_factory
 from tests.store.databases import db_url, engine

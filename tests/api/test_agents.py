@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from scheduler.backends.standalone import apply, snapshot
 from scheduler.core.decisions import Bind, CycleResult
 from scheduler.core.model import GpuGrant, ReplicaPlacement
-from scheduler.service import apply, snapshot
 from scheduler.store.db import session_factory
 from tests.api.conftest import Api, node_spec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from api.app import create_app
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 from tests.api.conftest import Api
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/v1/agents/join")}

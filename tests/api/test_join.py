@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scheduler.service import liveness
+from scheduler.backends.standalone import liveness
 from scheduler.store.db import session_factory
 from scheduler.store.tables import NodeRow
 from tests.api.conftest import Api, node_spec

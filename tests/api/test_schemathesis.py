@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
 from scheduler.protocol import GpuSpec, NodeSpec
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 from scheduler.store import nodes, tokens
 from scheduler.store.tables import QueueRow
 

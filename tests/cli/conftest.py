@@ -28,7 +28,7 @@ from typer.testing import CliRunner, Result
 from api.app import create_app
 from scheduler.cli import client_commands, output
 from scheduler.cli.client import ApiClient
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 from scheduler.store import tokens
 from scheduler.store.db import make_engine, session_factory, upgrade
 from tests.api.conftest import node_spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scheduler.metrics import ServiceMetrics
+from scheduler.service.build import standalone_loop
 from scheduler.service.loop import SchedulerLoop
 from scheduler.store.db import session_factory
 from tests.api.conftest import Api, node_spec
@@ -12,7 +13,7 @@ from tests.support import invariants
 
 
 def loop(api: Api) -> SchedulerLoop:
-    return SchedulerLoop(
+    return standalone_loop(
         sessions=session_factory(api.engine),
         settings=api.settings,
         wakeup=api.client.app.state.wakeup,  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from api.routes import agents
-from scheduler.service import logs
+from scheduler.backends.standalone import logs
 from scheduler.store.db import session_factory
 from scheduler.store.tables import NodeRow
 from tests.api.conftest import Api

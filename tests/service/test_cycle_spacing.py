@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from scheduler.metrics import ServiceMetrics
-from scheduler.service.loop import CycleReport, SchedulerLoop, cycle_spacing
-from scheduler.service.settings import Settings
+from scheduler.service.build import standalone_loop
+from scheduler.service.loop import CycleReport, cycle_spacing
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import make_engine, session_factory, upgrade
 
 CYCLE_SECONDS = 0.1
@@ -59,7 +60,7 @@ def _starts(tmp_path: Path, settings: Settings, *, storm: bool, cycles: int = 8)
     upgrade(engine)
     clock = StepClock(cycles=cycles)
     wakeup = Wakeup()
-    loop = SchedulerLoop(
+    loop = standalone_loop(
         sessions=session_factory(engine),
         settings=settings,
         wakeup=wakeup,

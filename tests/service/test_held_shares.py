@@ -8,8 +8,8 @@ import time
 
 from sqlalchemy import update
 
+from scheduler.backends.standalone import apply, snapshot
 from scheduler.core.decisions import CycleResult, Evict
-from scheduler.service import apply, snapshot
 from scheduler.service.loop import SchedulerLoop
 from scheduler.store.db import session_factory
 from scheduler.store.tables import JobRow, NodeRow

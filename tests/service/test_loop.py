@@ -13,6 +13,7 @@ from scheduler.core.config import CycleConfig
 from scheduler.core.decisions import Bind, CycleResult
 from scheduler.core.model import GpuGrant, ReplicaPlacement, Snapshot
 from scheduler.metrics import ServiceMetrics
+from scheduler.service.build import standalone_loop
 from scheduler.service.lease import NotLeader
 from scheduler.service.loop import Decide, SchedulerLoop
 from scheduler.store.db import session_factory
@@ -23,7 +24,7 @@ from tests.support import invariants
 
 def _loop(api: Api, decide: Decide | None = None) -> SchedulerLoop:
     kwargs: dict[str, Any] = {} if decide is None else {"decide": decide}
-    return SchedulerLoop(
+    return standalone_loop(
         sessions=session_factory(api.engine),
         settings=api.settings,
         wakeup=api.client.app.state.wakeup,  # type: ignore[attr-defined]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
 
+from scheduler.backends.standalone import apply
 from scheduler.core.decisions import PendingReason, ReasonItem, WaitKind
 from scheduler.protocol import PendingReasonJson, ReasonItemJson
-from scheduler.service import apply
 from scheduler.store import jobs
 from scheduler.store.db import session_factory
 from scheduler.store.tables import JobRow, QueueRow

@@ -13,10 +13,11 @@ import redis
 from sqlalchemy import Engine, select, update
 
 from scheduler.metrics import ServiceMetrics
+from scheduler.service.build import standalone_loop
 from scheduler.service.loop import SchedulerLoop
 from scheduler.service.redis_link import RedisLink
-from scheduler.service.settings import Settings
 from scheduler.service.wakeup import Wakeup
+from scheduler.settings import Settings
 from scheduler.store.db import session_factory
 from scheduler.store.tables import GpuRow, LeaseRow
 from tests.api.conftest import Api, node_spec, serve
@@ -136,7 +137,7 @@ def _loops(api: Api) -> tuple[SchedulerLoop, SchedulerLoop]:
     """Two replicas' loops on one store, each with its own link to the app's Redis."""
     settings = api.settings
     return tuple(  # type: ignore[return-value]
-        SchedulerLoop(
+        standalone_loop(
             sessions=session_factory(api.engine),
             settings=settings,
             wakeup=Wakeup(),

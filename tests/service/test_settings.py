@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from scheduler.service.settings import Settings
+from scheduler.settings import Settings
 
 
 def test_the_defaults_keep_the_node_timeout_beyond_fence_and_grace() -> None:

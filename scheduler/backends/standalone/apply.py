@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, select, update
-from sqlalchemy.orm import Session
 
+from scheduler.backends.standalone.snapshot import StoreState
 from scheduler.core.decisions import Bind, CycleResult, Evict, PendingReason, ReasonItem, WaitKind
+from scheduler.ports import Applied
 from scheduler.protocol import JobStatus, ReasonItemJson
-from scheduler.service.settings import Settings
-from scheduler.service.snapshot import StoreState
+from scheduler.settings import Settings
 from scheduler.store import binds as binds_store
-from scheduler.store import bulk, jobs
+from scheduler.store import jobs, queues
 from scheduler.store.binds import ReplicaStart
-from scheduler.store.tables import JobRow, QueueRow
+from scheduler.store.db import Session
 
-_jobs: Table = JobRow.__table__  # type: ignore[assignment]
 DEFAULT_GRACE = Settings.model_fields["grace_seconds"].default
-
-
-@dataclass(slots=True)
-class Applied:
-    """What a commit changed: bound and evicted job ids, and the wait time of each bound job."""
-
-    bound: list[str] = field(default_factory=list)
-    evicted: list[tuple[str, str]] = field(default_factory=list)
-    waits: list[float] = field(default_factory=list)
-    skipped: int = 0
-    """Decisions about jobs that changed since the snapshot (e.g. cancelled): not applied."""
-    deferred: list[str] = field(default_factory=list)
-    """Binds onto capacity this cycle's evictions free: they wait until the victims' processes
-    are gone (the victims' shares are held meanwhile)."""
 
 
 def write_decisions(
@@ -54,7 +38,7 @@ def write_decisions(
     if evicts:
         binds = _off_evicted(binds, evicts, state=state, applied=applied)
     for evict in evicts:
-        job = session.get(JobRow, evict.job_id, with_for_update=True)
+        job = jobs.get_for_update(session, evict.job_id)
         if job is None or job.status != JobStatus.RUNNING:
             applied.skipped += 1
             continue
@@ -84,9 +68,7 @@ def write_reasons(
             changed[job_id] = reason
     for gone in seen.keys() - reasons.keys():
         del seen[gone]
-    bulk.set_json_by_id(
-        session, _jobs, column="reason", values=reason_texts(changed), where_status=JobStatus.PENDING.value
-    )
+    jobs.set_reasons(session, reason_texts(changed))
 
 
 def reason_texts(reasons: Mapping[str, PendingReason]) -> dict[str, str]:
@@ -189,16 +171,8 @@ def _apply_binds(
 
 
 def _store_fair_shares(session: Session, result: CycleResult) -> None:
-    if not result.fair_shares:
-        return
-    current = dict(session.execute(select(QueueRow.name, QueueRow.fair_share_milli)).all())
-    for name, share in result.fair_shares.items():
-        if name in current and current[name] != share.gpu_milli:
-            session.execute(
-                update(QueueRow)
-                .where(QueueRow.name == name)
-                .values(fair_share_milli=share.gpu_milli)
-            )
+    shares = {name: share.gpu_milli for name, share in result.fair_shares.items()}
+    queues.store_fair_shares(session, shares)
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
-from scheduler.protocol import JobStatus
-from scheduler.store import events, held, jobs
-from scheduler.store.tables import JobRow, NodeRow, ReplicaRow
+from scheduler.store import events, held, jobs, nodes
+from scheduler.store.db import Session
 
 
 def expire_silent_nodes(
@@ -22,17 +18,7 @@ def expire_silent_nodes(
     cutoff = now - timeout
     if since >= cutoff:
         return [], 0
-    silent = list(
-        session.scalars(
-            select(NodeRow).where(
-                NodeRow.ready.is_(True),
-                or_(
-                    NodeRow.last_heartbeat_at < cutoff,
-                    NodeRow.last_heartbeat_at.is_(None) & (NodeRow.created_at < cutoff),
-                ),
-            )
-        )
-    )
+    silent = nodes.silent_ready(session, cutoff=cutoff)
     if not silent:
         return [], 0
     names = [node.name for node in silent]
@@ -45,16 +31,7 @@ def expire_silent_nodes(
             node=node.name,
             data={"last_heartbeat_at": node.last_heartbeat_at},
         )
-    lost = list(
-        session.scalars(
-            select(JobRow)
-            .where(
-                JobRow.status == JobStatus.RUNNING.value,
-                JobRow.id.in_(select(ReplicaRow.job_id).where(ReplicaRow.node.in_(names))),
-            )
-            .with_for_update()
-        )
-    )
+    lost = jobs.running_on_for_update(session, names)
     for job in lost:
         message = f"its node stopped sending heartbeats for {timeout:g} s"
         jobs.stop_running(

@@ -1,12 +1,9 @@
-"""Read the store into the core's Snapshot (plain column reads: 100k jobs stay fast)."""
+"""Read the store into the core's Snapshot (the store's column reads, translated here)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-
-from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session
 
 from scheduler.core.model import (
     GPU,
@@ -21,15 +18,8 @@ from scheduler.core.model import (
     Resources,
     Snapshot,
 )
-from scheduler.store.tables import (
-    AllocationRow,
-    GpuRow,
-    HeldRow,
-    JobRow,
-    NodeRow,
-    QueueRow,
-    ReplicaRow,
-)
+from scheduler.store import cluster
+from scheduler.store.db import Session
 
 _STATUS = {status.value: status for status in JobStatus}
 
@@ -48,22 +38,11 @@ class StoreState:
 
 def load(session: Session) -> StoreState:
     """Nodes with GPUs, queues, and every pending and running job with its placements."""
-    # Core rows fetched all at once, not ORM rows one by one: the per-row bookkeeping costs more
-    # than the query itself.
-    connection = session.connection()
+    # Core rows fetched all at once (scheduler.store.cluster), not ORM rows one by one: the
+    # per-row bookkeeping costs more than the query itself.
     gpus_by_node: dict[str, list[GPU]] = defaultdict(list)
     uuids: dict[tuple[str, int], str] = {}
-    for node, index, model, memory, uuid, healthy, present in connection.execute(
-        select(
-            GpuRow.node,
-            GpuRow.index,
-            GpuRow.model,
-            GpuRow.memory_mib,
-            GpuRow.uuid,
-            GpuRow.healthy,
-            GpuRow.present,
-        ).order_by(GpuRow.node, GpuRow.index)
-    ).all():
+    for node, index, model, memory, uuid, healthy, present in cluster.gpus(session):
         gpus_by_node[node].append(
             GPU(
                 index=index,
@@ -84,16 +63,7 @@ def load(session: Session) -> StoreState:
             cordoned=bool(cordoned),
             labels=dict(labels or {}),
         )
-        for name, cpu, memory, ready, cordoned, labels in connection.execute(
-            select(
-                NodeRow.name,
-                NodeRow.cpu_millis,
-                NodeRow.memory_mib,
-                NodeRow.ready,
-                NodeRow.cordoned,
-                NodeRow.labels,
-            ).order_by(NodeRow.name)
-        ).all()
+        for name, cpu, memory, ready, cordoned, labels in cluster.nodes(session)
     )
     queues = tuple(
         Queue(
@@ -104,42 +74,13 @@ def load(session: Session) -> StoreState:
             over_quota_weight=weight,
             priority=priority,
         )
-        for name, parent, deserved, limit, weight, priority in connection.execute(
-            select(
-                QueueRow.name,
-                QueueRow.parent,
-                QueueRow.deserved_milli,
-                QueueRow.limit_milli,
-                QueueRow.over_quota_weight,
-                QueueRow.priority,
-            ).order_by(QueueRow.name)
-        ).all()
+        for name, parent, deserved, limit, weight, priority in cluster.queues(session)
     )
-    placements = _placements(connection)
+    placements = _placements(session)
     requests: dict[tuple[int, int, int, int], ReplicaRequest] = {}
     jobs = []
     created: dict[str, float] = {}
-    for row in connection.execute(
-        select(
-            JobRow.id,
-            JobRow.queue,
-            JobRow.status,
-            JobRow.cpu_millis,
-            JobRow.memory_mib,
-            JobRow.gpu_milli,
-            JobRow.gpu_memory_mib,
-            JobRow.replicas,
-            JobRow.priority,
-            JobRow.preemptible,
-            JobRow.created_at,
-            JobRow.user,
-            JobRow.started_at,
-            JobRow.updated_at,
-            JobRow.last_checkpoint_at,
-        )
-        .where(JobRow.status.in_((JobStatus.PENDING.value, JobStatus.RUNNING.value)))
-        .order_by(JobRow.created_at, JobRow.id)
-    ).all():
+    for row in cluster.live_jobs(session):
         (
             job_id,
             queue,
@@ -183,13 +124,13 @@ def load(session: Session) -> StoreState:
         )
         created[job_id] = created_at
     return StoreState(
-        snapshot=Snapshot(nodes=nodes, jobs=tuple(jobs), queues=queues, held=_held(connection)),
+        snapshot=Snapshot(nodes=nodes, jobs=tuple(jobs), queues=queues, held=_held(session)),
         gpu_uuids=uuids,
         created_at=created,
     )
 
 
-def _held(connection: Connection) -> tuple[HeldShare, ...]:
+def _held(session: Session) -> tuple[HeldShare, ...]:
     """Shares of replicas still stopping (scheduler.store.held): the core places nothing there."""
     return tuple(
         HeldShare(
@@ -200,36 +141,16 @@ def _held(connection: Connection) -> tuple[HeldShare, ...]:
             memory_mib=memory,
             stopping_until=until,
         )
-        for job_id, node, gpus, cpu, memory, until in connection.execute(
-            select(
-                HeldRow.job_id,
-                HeldRow.node,
-                HeldRow.gpus,
-                HeldRow.cpu_millis,
-                HeldRow.memory_mib,
-                HeldRow.stopping_until,
-            ).order_by(HeldRow.node, HeldRow.job_id, HeldRow.replica, HeldRow.attempt)
-        ).all()
+        for job_id, node, gpus, cpu, memory, until in cluster.held_shares(session)
     )
 
 
-def _placements(connection: Connection) -> dict[str, tuple[ReplicaPlacement, ...]]:
+def _placements(session: Session) -> dict[str, tuple[ReplicaPlacement, ...]]:
     grants: dict[tuple[str, int], list[GpuGrant]] = defaultdict(list)
-    for job_id, replica, index, milli in connection.execute(
-        select(
-            AllocationRow.job_id,
-            AllocationRow.replica,
-            AllocationRow.gpu_index,
-            AllocationRow.milli,
-        ).order_by(AllocationRow.gpu_index)
-    ).all():
+    for job_id, replica, index, milli in cluster.grants(session):
         grants[(job_id, replica)].append(GpuGrant(gpu_index=index, milli=milli))
     placed: dict[str, list[ReplicaPlacement]] = defaultdict(list)
-    for job_id, replica, node in connection.execute(
-        select(ReplicaRow.job_id, ReplicaRow.replica, ReplicaRow.node).order_by(
-            ReplicaRow.job_id, ReplicaRow.replica
-        )
-    ).all():
+    for job_id, replica, node in cluster.replica_nodes(session):
         placed[job_id].append(
             ReplicaPlacement(
                 replica=replica, node=node, gpus=tuple(grants.get((job_id, replica), ()))

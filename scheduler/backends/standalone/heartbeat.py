@@ -7,9 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from scheduler.protocol import (
     FINISHED_STATES,
     DesiredGpu,
@@ -20,9 +17,10 @@ from scheduler.protocol import (
     ReplicaReport,
     ReplicaState,
 )
-from scheduler.service.settings import Settings
-from scheduler.store import events, held, jobs, nodes
-from scheduler.store.tables import AllocationRow, GpuRow, JobRow, ReplicaRow
+from scheduler.settings import Settings
+from scheduler.store import allocations, events, held, jobs, nodes
+from scheduler.store.db import Session
+from scheduler.store.tables import AllocationRow, GpuRow, JobRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,7 @@ def _apply_report(
     job = jobs.get_for_update(session, report.job_id)
     if job is None or job.status != JobStatus.RUNNING:
         return False
-    row = session.get(ReplicaRow, (job.id, report.replica), populate_existing=True)
+    row = jobs.replica(session, job.id, report.replica)
     if row is None or row.node != node or row.attempt != report.attempt:
         return False  # not (or no longer) this binding: the reply's `desired` corrects the agent
     state = report.state
@@ -108,7 +106,7 @@ def _apply_report(
     row.message = report.message
     label = f"replica {row.replica} on {node}"
     if state is ReplicaState.SUCCEEDED:
-        siblings = session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)).all()
+        siblings = jobs.replicas_of(session, job.id)
         if all(r.state == ReplicaState.SUCCEEDED for r in siblings):
             job.exit_code = 0
             jobs.stop_running(session, job, now=now, outcome="succeeded", message="", grace=grace)
@@ -129,35 +127,14 @@ def _apply_report(
 
 def desired_for(session: Session, node: str, settings: Settings) -> list[DesiredReplica]:
     """Every replica of a running job bound to `node`, with its GPU grant and gang wiring."""
-    rows = (
-        session.execute(
-            select(ReplicaRow, JobRow)
-            .join(JobRow, JobRow.id == ReplicaRow.job_id)
-            .where(ReplicaRow.node == node, JobRow.status == JobStatus.RUNNING.value)
-            .order_by(ReplicaRow.job_id, ReplicaRow.replica)
-        )
-        .all()
-    )
+    rows = jobs.running_replicas_on(session, node)
     if not rows:
         return []
     job_ids = sorted({job.id for _, job in rows})
     grants: dict[tuple[str, int], list[tuple[AllocationRow, GpuRow]]] = defaultdict(list)
-    for alloc, gpu in session.execute(
-        select(AllocationRow, GpuRow)
-        .join(
-            GpuRow, (GpuRow.node == AllocationRow.node) & (GpuRow.index == AllocationRow.gpu_index)
-        )
-        .where(AllocationRow.job_id.in_(job_ids), AllocationRow.node == node)
-        .order_by(AllocationRow.gpu_index)
-    ):
+    for alloc, gpu in allocations.on_node_with_gpus(session, job_ids, node):
         grants[(alloc.job_id, alloc.replica)].append((alloc, gpu))
-    masters = dict(
-        session.execute(
-            select(ReplicaRow.job_id, ReplicaRow.node).where(
-                ReplicaRow.job_id.in_(job_ids), ReplicaRow.replica == 0
-            )
-        ).all()
-    )
+    masters = jobs.master_nodes(session, job_ids)
     desired = []
     for replica, job in rows:
         held = grants.get((job.id, replica.replica), [])
