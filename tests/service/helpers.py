@@ -6,18 +6,21 @@ from typing import Any
 
 from scheduler.metrics import ServiceMetrics
 from scheduler.service.build import standalone_loop
-from scheduler.service.loop import SchedulerLoop
+from scheduler.service.loop import Decide, SchedulerLoop
 from scheduler.store.db import session_factory
 from tests.api.conftest import Api, node_spec
 from tests.support import invariants
 
 
-def loop(api: Api) -> SchedulerLoop:
+def loop(api: Api, decide: Decide | None = None) -> SchedulerLoop:
+    """A standalone loop over the test app's store (deciding with `decide`, else the core)."""
+    kwargs: dict[str, Any] = {} if decide is None else {"decide": decide}
     return standalone_loop(
         sessions=session_factory(api.engine),
         settings=api.settings,
         wakeup=api.client.app.state.wakeup,  # type: ignore[attr-defined]
         metrics=ServiceMetrics(),
+        **kwargs,
     )
 
 
