@@ -232,11 +232,7 @@ def _attempt_ran_here(
             return attempt if row.node == node else None
         if attempt > job.attempts:
             return None
-        # Earlier attempts: each bind logged its nodes (the n-th bind is attempt n).
-        bound = events.bind_data(session, job_id)
-        for number, data in enumerate(bound, start=1):
-            if int((data or {}).get("attempt", number)) == attempt:
-                return attempt if node in (data or {}).get("nodes", []) else None
-        return None
+        # Earlier attempts: each bind logged its nodes.
+        return attempt if node in events.attempt_nodes(session, job_id, attempt) else None
     finally:
         session.rollback()

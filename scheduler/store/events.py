@@ -41,6 +41,15 @@ def for_job(session: Session, job_id: str) -> list[EventRow]:
     return list(session.scalars(query))
 
 
+def attempt_nodes(session: Session, job_id: str, attempt: int) -> list[str]:
+    """The nodes attempt `attempt` of a job was bound to, from its `job.bound` events (events from
+    before attempts were recorded count as the n-th bind being attempt n); [] if none."""
+    for number, data in enumerate(bind_data(session, job_id), start=1):
+        if int((data or {}).get("attempt", number)) == attempt:
+            return [str(node) for node in (data or {}).get("nodes", [])]
+    return []
+
+
 def bind_data(session: Session, job_id: str) -> list[dict[str, Any] | None]:
     """The data of each `job.bound` event of a job, in order (the n-th bind is attempt n)."""
     return list(

@@ -45,7 +45,7 @@ def _requeued_and_bound_again(api: Api) -> tuple[str, dict[str, str], SchedulerL
     return job_id, agent, cycles
 
 
-@pytest.mark.parametrize("old_end", ["killed", "failed", "succeeded", "lost"])
+@pytest.mark.parametrize("old_end", ["killed", "failed", "lost"])
 def test_the_end_of_attempt_1_does_not_end_attempt_2(api: Api, old_end: str) -> None:
     job_id, agent, _ = _requeued_and_bound_again(api)
     reply = heartbeat(api, agent, report(job_id, old_end, attempt=1))
@@ -59,6 +59,55 @@ def test_the_end_of_attempt_1_does_not_end_attempt_2(api: Api, old_end: str) -> 
     done = heartbeat(api, agent, report(job_id, "succeeded", attempt=2))
     assert done["acknowledged"] == [{"job_id": job_id, "replica": 0, "attempt": 2}]
     assert job(api, job_id)["status"] == "succeeded"
+    check(api)
+
+
+def _gpu_allocated(api: Api) -> float:
+    node = api.client.get("/v1/nodes", headers=api.admin).json()[0]
+    return float(node["gpus"][0]["allocated_fraction"])
+
+
+def test_a_late_success_of_attempt_1_ends_the_job_and_stops_attempt_2(api: Api) -> None:
+    # Attempt 1 finished while its node was silent; the job was requeued and bound again.
+    job_id, agent, cycles = _requeued_and_bound_again(api)
+    reply = heartbeat(
+        api, agent, report(job_id, "succeeded", attempt=1), report(job_id, "running", attempt=2)
+    )
+    assert reply["acknowledged"] == [{"job_id": job_id, "replica": 0, "attempt": 1}]
+    assert reply["desired"] == []  # attempt 2 is no longer wanted: the agent stops it
+    shown = job(api, job_id)
+    assert shown["status"] == "succeeded" and shown["exit_code"] == 0, shown
+    assert "attempt 1 on node-a succeeded" in shown["message"] and "attempt 2" in shown["message"]
+    # Attempt 2's share stays held until its process is gone, then the GPU is free.
+    assert _gpu_allocated(api) == 1.0
+    heartbeat(api, agent, report(job_id, "killed", attempt=2))
+    assert _gpu_allocated(api) == 0.0
+    assert cycles.run_once().bound == 0  # a job that succeeded is never run again
+    check(api)
+
+
+def test_a_late_success_ends_a_requeued_job_that_still_waits(api: Api) -> None:
+    job_id, agent, cycles = _bound(api)
+    heartbeat(api, agent, report(job_id, "running"))
+    _silence(api, 3600)
+    cycles.leading_since = time.time() - 3600
+    assert cycles.run_once().lost_jobs == 1
+    assert job(api, job_id)["status"] == "pending"
+    heartbeat(api, agent, report(job_id, "succeeded", attempt=1))
+    assert job(api, job_id)["status"] == "succeeded"
+    assert cycles.run_once().bound == 0
+    check(api)
+
+
+def test_a_late_success_from_a_node_the_attempt_never_ran_on_is_ignored(api: Api) -> None:
+    job_id, agent, cycles = _bound(api)
+    heartbeat(api, agent, report(job_id, "running"))
+    _silence(api, 3600)
+    cycles.leading_since = time.time() - 3600
+    assert cycles.run_once().lost_jobs == 1
+    other = api.join("node-b", gpus=1)
+    heartbeat(api, other, report(job_id, "succeeded", attempt=1), node="node-b")
+    assert job(api, job_id)["status"] in ("pending", "running")  # requeued, maybe bound anew
     check(api)
 
 

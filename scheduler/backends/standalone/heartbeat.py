@@ -83,11 +83,15 @@ def _apply_report(
     nodes' bindings or of jobs no longer running are ignored."""
     # Lock the job first: the loop may be evicting or re-binding it concurrently.
     job = jobs.get_for_update(session, report.job_id)
-    if job is None or job.status != JobStatus.RUNNING:
+    if job is None:
         return False
     row = jobs.replica(session, job.id, report.replica)
-    if row is None or row.node != node or row.attempt != report.attempt:
-        return False  # not (or no longer) this binding: the reply's `desired` corrects the agent
+    bound_here = row is not None and row.node == node and row.attempt == report.attempt
+    if job.status != JobStatus.RUNNING or not bound_here:
+        # Not (or no longer) this binding: the reply's `desired` corrects the agent. But a job
+        # whose earlier run succeeded is done, whatever was decided about it meanwhile.
+        return _late_success(session, job, node, report, now=now, grace=grace)
+    assert row is not None
     state = report.state
     row.over_grant = report.over_grant
     if row.state in FINISHED_STATES:
@@ -122,6 +126,29 @@ def _apply_report(
     else:  # killed while still wanted: the agent's enforcement stopped it
         message = f"{label} was killed by the agent: {row.message or 'no reason given'}"
         jobs.stop_running(session, job, now=now, outcome="failed", message=message, grace=grace)
+    return True
+
+
+def _late_success(
+    session: Session, job: JobRow, node: str, report: ReplicaReport, *, now: float, grace: float
+) -> bool:
+    """Record the success of an earlier attempt of a one-replica job that was requeued (its node
+    was declared lost, or it was preempted while it finished): the job is done, and a later
+    attempt bound meanwhile is stopped (its share held until it is gone). True when recorded."""
+    if (
+        report.state is not ReplicaState.SUCCEEDED
+        or job.replicas != 1
+        or job.status not in (JobStatus.PENDING, JobStatus.RUNNING)
+        or report.attempt > job.attempts
+        or node not in events.attempt_nodes(session, job.id, report.attempt)
+    ):
+        return False
+    job.exit_code = 0
+    message = (
+        f"attempt {report.attempt} on {node} succeeded; reported after the job was requeued"
+        + (f", so attempt {job.attempts} was stopped" if job.status == JobStatus.RUNNING else "")
+    )
+    jobs.stop_running(session, job, now=now, outcome="succeeded", message=message, grace=grace)
     return True
 
 
