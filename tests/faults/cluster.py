@@ -36,14 +36,15 @@ FINAL = ("succeeded", "failed", "preempted", "cancelled")
 
 def wait_for(check: Callable[[], T | None], *, seconds: float, what: str,
              diagnose: Callable[[], str] = lambda: "") -> T:
-    """Poll `check` until it returns something true; errors of a server that is down count as
-    not yet. Fails naming `what` after `seconds`."""
+    """Poll `check` until it returns something true; errors of a server that is down, and
+    lookups into answers that are not complete yet (no node listed yet), count as not yet.
+    Fails naming `what` after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         value: T | None
         try:
             value = check()
-        except (httpx.HTTPError, KeyError, ValueError):
+        except (httpx.HTTPError, IndexError, KeyError, ValueError):  # not there yet
             value = None
         if value:
             return value
