@@ -30,14 +30,20 @@ def _bound(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
     return job_id, agent, cycles
 
 
-def _requeued_and_bound_again(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
-    """A job whose node went silent, came back, and got the job again as attempt 2."""
+def _requeued(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
+    """A job that ran as attempt 1 on node-a, whose node then went silent: requeued, pending."""
     job_id, agent, cycles = _bound(api)
     assert heartbeat(api, agent, report(job_id, "running"))["desired"][0]["attempt"] == 1
     _silence(api, 3600)
     cycles.leading_since = time.time() - 3600
     assert cycles.run_once().lost_jobs == 1
     assert job(api, job_id)["status"] == "pending"
+    return job_id, agent, cycles
+
+
+def _requeued_and_bound_again(api: Api) -> tuple[str, dict[str, str], SchedulerLoop]:
+    """A job whose node went silent, came back, and got the job again as attempt 2."""
+    job_id, agent, cycles = _requeued(api)
     # The agent is back and still reports its adopted process of attempt 1.
     back = heartbeat(api, agent, report(job_id, "running"))
     assert back["desired"] == [] and job(api, job_id)["status"] == "pending"
@@ -87,12 +93,7 @@ def test_a_late_success_of_attempt_1_ends_the_job_and_stops_attempt_2(api: Api) 
 
 
 def test_a_late_success_ends_a_requeued_job_that_still_waits(api: Api) -> None:
-    job_id, agent, cycles = _bound(api)
-    heartbeat(api, agent, report(job_id, "running"))
-    _silence(api, 3600)
-    cycles.leading_since = time.time() - 3600
-    assert cycles.run_once().lost_jobs == 1
-    assert job(api, job_id)["status"] == "pending"
+    job_id, agent, cycles = _requeued(api)
     heartbeat(api, agent, report(job_id, "succeeded", attempt=1))
     assert job(api, job_id)["status"] == "succeeded"
     assert cycles.run_once().bound == 0
@@ -100,11 +101,7 @@ def test_a_late_success_ends_a_requeued_job_that_still_waits(api: Api) -> None:
 
 
 def test_a_late_success_from_a_node_the_attempt_never_ran_on_is_ignored(api: Api) -> None:
-    job_id, agent, cycles = _bound(api)
-    heartbeat(api, agent, report(job_id, "running"))
-    _silence(api, 3600)
-    cycles.leading_since = time.time() - 3600
-    assert cycles.run_once().lost_jobs == 1
+    job_id, _, _ = _requeued(api)
     other = api.join("node-b", gpus=1)
     heartbeat(api, other, report(job_id, "succeeded", attempt=1), node="node-b")
     assert job(api, job_id)["status"] in ("pending", "running")  # requeued, maybe bound anew
